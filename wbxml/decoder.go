@@ -302,7 +302,7 @@ func (d *Decoder) Next() (Token, error) {
 			}
 			s, ok := d.tableString(idx)
 			if !ok {
-				return Token{}, d.fail(pos, ErrContent, "string table index "+strconv.FormatUint(uint64(idx), 10)+" out of range")
+				return Token{}, d.fail(pos, ErrStructure, "string table index "+strconv.FormatUint(uint64(idx), 10)+" out of range")
 			}
 			d.pos = pos + 1 + w
 			d.last = KindString
@@ -452,8 +452,9 @@ func (d *Decoder) misuse(fn string) error {
 
 // Text reads the content of the element whose KindStart Next just returned: its single
 // string or opaque token, nil for an element without content or with no content token.
-// It consumes the element's End. An element holding child elements fails with ErrContent.
-// The result aliases the input like Token.Data.
+// It consumes the element's End. An element holding child elements or two content tokens
+// fails with ErrContent, having consumed the offending token. The result aliases the input
+// like Token.Data.
 func (d *Decoder) Text() ([]byte, error) {
 	if d.last != KindStart {
 		return nil, d.misuse("Text")
