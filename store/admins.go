@@ -2,12 +2,9 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"unicode"
-
-	"gorm.io/gorm"
 )
 
 type adminRow struct {
@@ -54,7 +51,7 @@ func (s *Store) CreateAdmin(ctx context.Context, name, role, password string) (A
 	r := adminRow{Name: name, Role: role, PasswordHash: hash, CreatedAt: timestamp(now())}
 	err = s.db.WithContext(ctx).Raw(`INSERT INTO admins (name, role, password_hash, created_at) VALUES (?, ?, ?, ?) RETURNING id`,
 		r.Name, r.Role, r.PasswordHash, r.CreatedAt).Scan(&r.ID).Error
-	if errors.Is(err, gorm.ErrDuplicatedKey) {
+	if isDuplicate(err) {
 		return Admin{}, fmt.Errorf("create admin %s: %w", name, ErrExists)
 	} else if err != nil {
 		return Admin{}, fmt.Errorf("create admin %s: %w", name, err)

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -146,7 +145,7 @@ func (s *Store) CreateFolder(ctx context.Context, mb MailboxID, parent FolderID,
 		f, err = s.insertFolder(tx, mb, parent, name, t, now())
 		return err
 	})
-	if errors.Is(err, gorm.ErrDuplicatedKey) {
+	if isDuplicate(err) {
 		return Folder{}, fmt.Errorf("create folder %q: %w", name, ErrExists)
 	} else if err != nil {
 		return Folder{}, fmt.Errorf("create folder %q: %w", name, err)
@@ -202,7 +201,7 @@ func (s *Store) RenameFolder(ctx context.Context, id FolderID, parent FolderID, 
 		f = cur
 		return nil
 	})
-	if errors.Is(err, gorm.ErrDuplicatedKey) {
+	if isDuplicate(err) {
 		return Folder{}, fmt.Errorf("rename folder %d to %q: %w", id, name, ErrExists)
 	} else if err != nil {
 		return Folder{}, fmt.Errorf("rename folder %d to %q: %w", id, name, err)

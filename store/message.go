@@ -49,6 +49,12 @@ func parseMessage(raw []byte) (parsedMessage, error) {
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return pm, fmt.Errorf("%w: empty", ErrInvalidMessage)
 	}
+	// RFC 5322 2.1: the header section ends at the first empty line. The
+	// parser would take a header-only input as a message with no body;
+	// easd rejects it (a truncated upload or not a message at all).
+	if !bytes.Contains(raw, []byte("\n\n")) && !bytes.Contains(raw, []byte("\n\r\n")) {
+		return pm, fmt.Errorf("%w: no empty line between header and body (RFC 5322 2.1)", ErrInvalidMessage)
+	}
 	mr, err := mail.CreateReader(bytes.NewReader(raw))
 	if err != nil && !message.IsUnknownCharset(err) {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
@@ -123,6 +129,10 @@ func parseMessage(raw []byte) (parsedMessage, error) {
 // list, its decoded text is kept.
 func addressField(h mail.Header, key string) string {
 	addrs, err := h.AddressList(key)
+	if err != nil {
+		// Raw 8-bit names: read them as ISO-8859-1 and try again.
+		addrs, err = mail.ParseAddressList(cleanText(h.Get(key)))
+	}
 	if err != nil {
 		t, _ := h.Text(key)
 		return cleanText(t)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/glebarez/sqlite"
+	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -155,9 +156,9 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		// _txlock=immediate: a transaction takes the write lock at BEGIN, so
 		// a second writer waits in busy_timeout instead of failing later
 		// with SQLITE_BUSY when it upgrades a read lock.
+		q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busy.Milliseconds()))
 		q.Add("_pragma", "journal_mode(WAL)")
 		q.Add("_pragma", "foreign_keys(1)")
-		q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busy.Milliseconds()))
 		q.Add("_pragma", "synchronous(NORMAL)") // durable in WAL mode except for the last commits on power loss
 		q.Set("_txlock", "immediate")
 		if q.Has("_time_format") {
@@ -247,3 +248,14 @@ func (s *Store) DB() *gorm.DB { return s.db }
 // now is the store's clock: UTC, microsecond precision (what PostgreSQL
 // keeps), so a value read back equals the value written.
 func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+
+// isDuplicate reports whether err is a unique-constraint violation. The
+// drivers' gorm translators miss some wrapped forms, so PostgreSQL's
+// SQLSTATE is checked as well.
+func isDuplicate(err error) bool {
+	if errors.Is(err, gorm.ErrDuplicatedKey) {
+		return true
+	}
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23505" // unique_violation
+}

@@ -126,7 +126,7 @@ func (s *Store) CreateUser(ctx context.Context, nu NewUser) (User, error) {
 		}
 		return tx.Raw(userSelect+` WHERE u.id = ?`, userID).Scan(&row).Error
 	})
-	if errors.Is(err, gorm.ErrDuplicatedKey) {
+	if isDuplicate(err) {
 		return User{}, fmt.Errorf("create user %s: %w", addr, ErrExists)
 	} else if err != nil {
 		return User{}, fmt.Errorf("create user %s: %w", addr, err)
