@@ -165,7 +165,7 @@ func TestFromXML(t *testing.T) {
 		},
 		{
 			name: "opaque with whitespace in base64",
-			xml:  `<Sync xmlns="AirSync"><Data xmlns="ItemOperations" wbxml="opaque-base64">AA E
+			xml: `<Sync xmlns="AirSync"><Data xmlns="ItemOperations" wbxml="opaque-base64">AA E
 C</Data></Sync>`,
 			want: doc(0x45, 0x00, 0x14, 0x4C, 0xC3, 0x03, 0x00, 0x01, 0x02, 0x01, 0x01),
 		},
