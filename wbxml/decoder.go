@@ -216,7 +216,7 @@ func (d *Decoder) Next() (Token, error) {
 	doc := d.doc
 	pos := d.pos
 	for {
-		if pos >= len(doc) {
+		if uint(pos) >= uint(len(doc)) {
 			return Token{}, d.eof(pos)
 		}
 		if d.state == stDone {
@@ -232,11 +232,12 @@ func (d *Decoder) Next() (Token, error) {
 			t := Tag(d.page)<<8 | Tag(tok)
 			content := b&tagContentBit != 0
 			if content {
-				if d.depth >= MaxDepth {
+				depth := d.depth
+				if uint(depth) >= MaxDepth {
 					return Token{}, d.fail(pos, ErrTooDeep, "elements nested deeper than "+strconv.Itoa(MaxDepth))
 				}
-				d.stack[d.depth] = t
-				d.depth++
+				d.stack[depth] = t
+				d.depth = depth + 1
 			} else if d.depth == 0 {
 				d.state = stDone
 			}
@@ -244,16 +245,17 @@ func (d *Decoder) Next() (Token, error) {
 			d.last, d.lastC = KindStart, content
 			return Token{Kind: KindStart, Tag: t, Content: content, Offset: pos}, nil
 		case clsEnd:
-			if d.depth == 0 {
+			depth := d.depth - 1
+			if uint(depth) >= MaxDepth {
 				return Token{}, d.fail(pos, ErrStructure, "END with no open element")
 			}
-			d.depth--
-			if d.depth == 0 {
+			d.depth = depth
+			if depth == 0 {
 				d.state = stDone
 			}
 			d.pos = pos + 1
 			d.last = KindEnd
-			return Token{Kind: KindEnd, Tag: d.stack[d.depth], Offset: pos}, nil
+			return Token{Kind: KindEnd, Tag: d.stack[depth], Offset: pos}, nil
 		case clsStrI:
 			if d.depth == 0 {
 				return Token{}, d.fail(pos, ErrStructure, "string outside an element")

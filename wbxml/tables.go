@@ -725,8 +725,9 @@ var pageNamespaces = [numPages]string{
 	"Find",
 }
 
-// knownTokens[page] has bit t set when token t is defined on the page.
-var knownTokens = [numPages]uint64{
+// knownTokens[page] has bit t set when token t is defined on the page. It has an entry for
+// every byte so that indexing by a page byte needs no bounds check.
+var knownTokens = [256]uint64{
 	0x000003ff79fdffe0, // AirSync
 	0x77fffffffffff1e0, // Contacts
 	0xfe3ffffffffe8000, // Email

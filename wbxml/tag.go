@@ -16,7 +16,7 @@ func (t Tag) Token() uint8 { return uint8(t) }
 // known reports whether t is defined by MS-ASWBXML.
 func (t Tag) known() bool {
 	p, tok := t.Page(), t.Token()
-	return p < numPages && tok < 64 && knownTokens[p]&(1<<tok) != 0
+	return tok < 64 && knownTokens[p]&(1<<tok) != 0
 }
 
 // Name returns the element name of t as MS-ASWBXML lists it, or "" if t is not defined.

@@ -159,27 +159,31 @@ func AppendXML(dst, doc []byte) ([]byte, error) {
 			e := parent
 			if e.pending {
 				e.pending = false
-				switch {
-				case tok.Kind == KindString && len(tok.Data) > 0 && isXMLText(tok.Data):
-					b = append(b, '>')
-					b = appendEscaped(b, tok.Data)
-				case tok.Kind == KindString:
-					b = append(b, ` wbxml="`+attrStringBase64+`">`...)
-					b = base64.StdEncoding.AppendEncode(b, tok.Data)
-				case isXMLText(tok.Data):
+				mark := len(b)
+				ok := false
+				if tok.Kind == KindString {
+					if len(tok.Data) > 0 {
+						b = append(b, '>')
+						b, ok = appendText(b, tok.Data)
+					}
+					if !ok {
+						b = append(b[:mark], ` wbxml="`+attrStringBase64+`">`...)
+						b = base64.StdEncoding.AppendEncode(b, tok.Data)
+					}
+				} else {
 					b = append(b, ` wbxml="`+attrOpaque+`">`...)
-					b = appendEscaped(b, tok.Data)
-				default:
-					b = append(b, ` wbxml="`+attrOpaqueBase64+`">`...)
-					b = base64.StdEncoding.AppendEncode(b, tok.Data)
+					if b, ok = appendText(b, tok.Data); !ok {
+						b = append(b[:mark], ` wbxml="`+attrOpaqueBase64+`">`...)
+						b = base64.StdEncoding.AppendEncode(b, tok.Data)
+					}
 				}
 			} else {
 				// Mixed content or a second content token: not representable exactly
 				// (see the package documentation); written as text.
-				if isXMLText(tok.Data) {
-					b = appendEscaped(b, tok.Data)
-				} else {
-					b = base64.StdEncoding.AppendEncode(b, tok.Data)
+				mark := len(b)
+				ok := false
+				if b, ok = appendText(b, tok.Data); !ok {
+					b = base64.StdEncoding.AppendEncode(b[:mark], tok.Data)
 				}
 			}
 			e.inline = true
@@ -236,51 +240,54 @@ func appendIndent(b []byte, depth int) []byte {
 	return append(b, spaces[:n]...)
 }
 
-// isXMLText reports whether s can be written as XML character data and read back exactly:
-// valid UTF-8 made of XML 1.0 Chars (2.2). CR is allowed: appendEscaped writes it as &#xD;.
-func isXMLText(s []byte) bool {
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c < 0x20 && c != '\t' && c != '\n' && c != '\r' {
-				return false
-			}
-			i++
-			continue
-		}
-		r, n := utf8.DecodeRune(s[i:])
-		if r == utf8.RuneError && n == 1 || r == 0xFFFE || r == 0xFFFF {
-			return false
-		}
-		i += n
+// Classes of bytes in XML text, for appendText.
+const (
+	textPlain   = iota // written as is
+	textEscape         // written as an entity
+	textInvalid        // not an XML Char (XML 1.0 2.2)
+	textUTF8           // starts a multi-byte sequence: decode and check
+)
+
+var textClass = func() (c [256]uint8) {
+	for i := range 0x20 {
+		c[i] = textInvalid
 	}
-	return true
-}
+	c['\t'], c['\n'] = textPlain, textPlain
+	c['\r'], c['&'], c['<'], c['>'] = textEscape, textEscape, textEscape, textEscape
+	for i := 0x80; i < 0x100; i++ {
+		c[i] = textUTF8
+	}
+	return c
+}()
 
-// escapeClass marks the ASCII bytes appendEscaped replaces.
-var escapeClass = [256]bool{'&': true, '<': true, '>': true, '\r': true}
+// textEscapes holds the entity of every textEscape byte. CR is escaped so that XML's CR LF
+// normalisation does not change it (XML 1.0 2.11).
+var textEscapes = [256]string{'\r': "&#xD;", '&': "&amp;", '<': "&lt;", '>': "&gt;"}
 
-// appendEscaped appends s as XML character data.
-func appendEscaped(b, s []byte) []byte {
+// appendText appends s as XML character data. It reports false, having appended part of s,
+// when s is not valid UTF-8 made of XML Chars; the caller then truncates and writes base64.
+func appendText(b, s []byte) ([]byte, bool) {
 	start := 0
-	for i, c := range s {
-		if !escapeClass[c] {
-			continue
+	for i := 0; i < len(s); {
+		switch textClass[s[i]] {
+		case textPlain:
+			i++
+		case textEscape:
+			b = append(b, s[start:i]...)
+			b = append(b, textEscapes[s[i]]...)
+			i++
+			start = i
+		case textInvalid:
+			return b, false
+		default:
+			r, n := utf8.DecodeRune(s[i:])
+			if r == utf8.RuneError && n == 1 || r == 0xFFFE || r == 0xFFFF {
+				return b, false
+			}
+			i += n
 		}
-		b = append(b, s[start:i]...)
-		switch c {
-		case '&':
-			b = append(b, "&amp;"...)
-		case '<':
-			b = append(b, "&lt;"...)
-		case '>':
-			b = append(b, "&gt;"...)
-		case '\r':
-			b = append(b, "&#xD;"...)
-		}
-		start = i + 1
 	}
-	return append(b, s[start:]...)
+	return append(b, s[start:]...), true
 }
 
 // xmlFrame is one open element while reading XML.

@@ -108,7 +108,7 @@ func generate(pages []page) ([]byte, error) {
 		fmt.Fprintf(&b, "\t%q,\n", p.namespace)
 	}
 	fmt.Fprintf(&b, "}\n\n")
-	fmt.Fprintf(&b, "// knownTokens[page] has bit t set when token t is defined on the page.\nvar knownTokens = [numPages]uint64{\n")
+	fmt.Fprintf(&b, "// knownTokens[page] has bit t set when token t is defined on the page. It has an entry for\n// every byte so that indexing by a page byte needs no bounds check.\nvar knownTokens = [256]uint64{\n")
 	for _, p := range pages {
 		var bits uint64
 		for _, t := range p.tokens {
