@@ -57,8 +57,10 @@
 // Pages 0-25 follow MS-ASWBXML 2.1.2.1 (v16.1), including the 14.x and 16.x tokens (page 8
 // ProposedStartTime/ProposedEndTime, page 14 AccountOnlyRemoteWipe, page 25 Find). Tokens the
 // spec lists only for protocol 2.5 (email and calendar bodies before AirSyncBase) are not
-// defined and decode as ErrUnknownTag. Page 6 Version and DateTime (12.1) and page 7
-// Folders/Folder (GetHierarchy, up to 12.1) are kept. Where MS-ASWBXML spells a name
+// defined and decode as ErrUnknownTag. Page 6 Version and DateTime (12.1), page 7
+// Folders/Folder (GetHierarchy, up to 12.1) and page 13 AutdState (listed as not used) are
+// kept; Version, DateTime and AutdState are the three tokens the Interop-TestSuites table
+// lacks. Where MS-ASWBXML spells a name
 // differently from the schema of the element, the schema wins because it is what XML shows:
 // page 24 0x18 RemoveRightsManagementProtection (MS-ASRM 6) and page 25 0x19
 // GALSearchCriterion (MS-ASCMD 2.2.3.82). The constants are named <prefix><Name>, where the

@@ -350,6 +350,7 @@ const (
 // Code page 13: Ping (MS-ASWBXML 2.1.2.1.14).
 const (
 	PingPing              Tag = 0x0D05 // Ping:Ping
+	PingAutdState         Tag = 0x0D06 // Ping:AutdState
 	PingStatus            Tag = 0x0D07 // Ping:Status
 	PingHeartbeatInterval Tag = 0x0D08 // Ping:HeartbeatInterval
 	PingFolders           Tag = 0x0D09 // Ping:Folders
@@ -741,7 +742,7 @@ var knownTokens = [256]uint64{
 	0x000000003fffffe0, // ResolveRecipients
 	0x00000000000007e0, // ValidateCert
 	0x0000000000007fe0, // Contacts2
-	0x0000000000003fa0, // Ping
+	0x0000000000003fe0, // Ping
 	0x0ffffffffffbffe0, // Provision
 	0x0000000fcfbfffa0, // Search
 	0x000000000007ffe0, // GAL
@@ -1081,6 +1082,7 @@ var tagStrings = [numPages][64]string{
 	},
 	{ // Ping
 		0x05: "Ping:Ping",
+		0x06: "Ping:AutdState",
 		0x07: "Ping:Status",
 		0x08: "Ping:HeartbeatInterval",
 		0x09: "Ping:Folders",
@@ -1415,7 +1417,7 @@ var pageTagsByName = [numPages][]Tag{
 	{ResolveRecipientsAvailability, ResolveRecipientsCertificate, ResolveRecipientsCertificateCount, ResolveRecipientsCertificateRetrieval, ResolveRecipientsCertificates, ResolveRecipientsData, ResolveRecipientsDisplayName, ResolveRecipientsEmailAddress, ResolveRecipientsEndTime, ResolveRecipientsMaxAmbiguousRecipients, ResolveRecipientsMaxCertificates, ResolveRecipientsMaxPictures, ResolveRecipientsMaxSize, ResolveRecipientsMergedFreeBusy, ResolveRecipientsMiniCertificate, ResolveRecipientsOptions, ResolveRecipientsPicture, ResolveRecipientsRecipient, ResolveRecipientsRecipientCount, ResolveRecipientsResolveRecipients, ResolveRecipientsResponse, ResolveRecipientsStartTime, ResolveRecipientsStatus, ResolveRecipientsTo, ResolveRecipientsType},
 	{ValidateCertCertificate, ValidateCertCertificateChain, ValidateCertCertificates, ValidateCertCheckCrl, ValidateCertStatus, ValidateCertValidateCert},
 	{Contacts2AccountName, Contacts2CompanyMainPhone, Contacts2CustomerId, Contacts2GovernmentId, Contacts2IMAddress, Contacts2IMAddress2, Contacts2IMAddress3, Contacts2MMS, Contacts2ManagerName, Contacts2NickName},
-	{PingClass, PingFolder, PingFolders, PingHeartbeatInterval, PingId, PingMaxFolders, PingPing, PingStatus},
+	{PingAutdState, PingClass, PingFolder, PingFolders, PingHeartbeatInterval, PingId, PingMaxFolders, PingPing, PingStatus},
 	{ProvisionAccountOnlyRemoteWipe, ProvisionAllowBluetooth, ProvisionAllowBrowser, ProvisionAllowCamera, ProvisionAllowConsumerEmail, ProvisionAllowDesktopSync, ProvisionAllowHTMLEmail, ProvisionAllowInternetSharing, ProvisionAllowIrDA, ProvisionAllowPOPIMAPEmail, ProvisionAllowRemoteDesktop, ProvisionAllowSMIMEEncryptionAlgorithmNegotiation, ProvisionAllowSMIMESoftCerts, ProvisionAllowSimpleDevicePassword, ProvisionAllowStorageCard, ProvisionAllowTextMessaging, ProvisionAllowUnsignedApplications, ProvisionAllowUnsignedInstallationPackages, ProvisionAllowWiFi, ProvisionAlphanumericDevicePasswordRequired, ProvisionApplicationName, ProvisionApprovedApplicationList, ProvisionAttachmentsEnabled, ProvisionData, ProvisionDevicePasswordEnabled, ProvisionDevicePasswordExpiration, ProvisionDevicePasswordHistory, ProvisionEASProvisionDoc, ProvisionHash, ProvisionMaxAttachmentSize, ProvisionMaxCalendarAgeFilter, ProvisionMaxDevicePasswordFailedAttempts, ProvisionMaxEmailAgeFilter, ProvisionMaxEmailBodyTruncationSize, ProvisionMaxEmailHTMLBodyTruncationSize, ProvisionMaxInactivityTimeDeviceLock, ProvisionMinDevicePasswordComplexCharacters, ProvisionMinDevicePasswordLength, ProvisionPasswordRecoveryEnabled, ProvisionPolicies, ProvisionPolicy, ProvisionPolicyKey, ProvisionPolicyType, ProvisionProvision, ProvisionRemoteWipe, ProvisionRequireDeviceEncryption, ProvisionRequireEncryptedSMIMEMessages, ProvisionRequireEncryptionSMIMEAlgorithm, ProvisionRequireManualSyncWhenRoaming, ProvisionRequireSignedSMIMEAlgorithm, ProvisionRequireSignedSMIMEMessages, ProvisionRequireStorageCardEncryption, ProvisionStatus, ProvisionUnapprovedInROMApplicationList},
 	{SearchAnd, SearchConversationId, SearchDeepTraversal, SearchEqualTo, SearchFreeText, SearchGreaterThan, SearchLessThan, SearchLongId, SearchMaxPictures, SearchMaxSize, SearchName, SearchOptions, SearchOr, SearchPassword, SearchPicture, SearchProperties, SearchQuery, SearchRange, SearchRebuildResults, SearchResponse, SearchResult, SearchSearch, SearchStatus, SearchStore, SearchTotal, SearchUserName, SearchValue},
 	{GALAlias, GALCompany, GALData, GALDisplayName, GALEmailAddress, GALFirstName, GALHomePhone, GALLastName, GALMobilePhone, GALOffice, GALPhone, GALPicture, GALStatus, GALTitle},
