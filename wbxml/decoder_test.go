@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -243,18 +245,20 @@ func TestSyntaxErrorMessage(t *testing.T) {
 	assert.EqualError(t, err, "wbxml: unknown tag 0x00:0x11 in code page AirSync at offset 4")
 }
 
-// TestTruncations decodes every prefix of every benchmark corpus: each ends in a clean
-// *SyntaxError (never a panic, never io.EOF before the root closed).
+// TestTruncations decodes every prefix of every fixture (the benchmark corpora and the
+// conformance documents): each ends in a clean *SyntaxError, never a panic and never io.EOF
+// before the root closed.
 func TestTruncations(t *testing.T) {
-	for _, c := range benchCorpora {
-		in := loadBenchCorpus(t, c.name)
-		step := 1
-		if testing.Short() {
-			step = 7
-		}
-		t.Run(c.name, func(t *testing.T) {
+	names, err := filepath.Glob(filepath.Join("testdata", "*", "*.wbxml"))
+	require.NoError(t, err)
+	require.NotEmpty(t, names)
+	for _, name := range names {
+		in, err := os.ReadFile(name)
+		require.NoError(t, err)
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			d := new(Decoder)
-			for n := 0; n < len(in); n += step {
+			for n := 0; n < len(in); n++ {
 				d.Reset(in[:n])
 				var err error
 				for err == nil {
