@@ -219,9 +219,6 @@ func (d *Decoder) Next() (Token, error) {
 		if uint(pos) >= uint(len(doc)) {
 			return Token{}, d.eof(pos)
 		}
-		if d.state == stDone {
-			return Token{}, d.fail(pos, ErrStructure, "content after the root element")
-		}
 		b := doc[pos]
 		switch byteClass[b] {
 		case clsTag, clsTagContent:
@@ -239,7 +236,7 @@ func (d *Decoder) Next() (Token, error) {
 				d.stack[depth] = t
 				d.depth = depth + 1
 			} else if d.depth == 0 {
-				d.state = stDone
+				d.closeRoot(pos + 1)
 			}
 			d.pos = pos + 1
 			d.last, d.lastC = KindStart, content
@@ -251,7 +248,7 @@ func (d *Decoder) Next() (Token, error) {
 			}
 			d.depth = depth
 			if depth == 0 {
-				d.state = stDone
+				d.closeRoot(pos + 1)
 			}
 			d.pos = pos + 1
 			d.last = KindEnd
@@ -321,12 +318,21 @@ func (d *Decoder) unknownTag(pos int, tok uint8) error {
 	return d.fail(pos, ErrUnknownTag, "unknown tag "+Tag(uint16(d.page)<<8|uint16(tok)).String()+" in code page "+pageName(d.page))
 }
 
-// eof handles the end of input at pos.
+// closeRoot records that the root element ended before pos: the next Next returns io.EOF if
+// the input ends there, or the error for content after the root. Checking once here keeps the
+// check out of the per-token path.
+func (d *Decoder) closeRoot(pos int) {
+	d.state = stDone
+	if pos >= len(d.doc) {
+		d.err = io.EOF
+		return
+	}
+	d.err = &SyntaxError{Offset: pos, Msg: "content after the root element", Err: ErrStructure}
+}
+
+// eof handles the end of input at pos, before the root element closed.
 func (d *Decoder) eof(pos int) error {
 	switch {
-	case d.state == stDone:
-		d.err = io.EOF
-		return io.EOF
 	case d.depth > 0:
 		return d.fail(pos, ErrTruncated, "unexpected end of input in "+d.stack[d.depth-1].String())
 	default:

@@ -1,6 +1,7 @@
 package wbxml
 
 import (
+	"bytes"
 	"errors"
 	"math"
 	"strconv"
@@ -162,22 +163,13 @@ func (e *Encoder) Text(b []byte) {
 		e.misuse("text outside an element")
 		return
 	}
-	if indexNUL(b) >= 0 {
+	if bytes.IndexByte(b, 0) >= 0 {
 		e.misuse("NUL in a string")
 		return
 	}
 	e.buf = append(e.buf, tokStrI)
 	e.buf = append(e.buf, b...)
 	e.buf = append(e.buf, 0)
-}
-
-func indexNUL(b []byte) int {
-	for i, c := range b {
-		if c == 0 {
-			return i
-		}
-	}
-	return -1
 }
 
 // RawOpaque writes b as OPAQUE data inside the current element.
