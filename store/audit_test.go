@@ -12,6 +12,7 @@ import (
 )
 
 func TestAudit(t *testing.T) {
+	t.Parallel()
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		ctx := t.Context()
 		t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)

@@ -38,6 +38,7 @@ func requireChanges(t *testing.T, s *store.Store, mb store.MailboxID, from int64
 }
 
 func TestChangeLogItems(t *testing.T) {
+	t.Parallel()
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		ctx := t.Context()
 		u := newUser(t, s, "bob@example.org")
@@ -150,6 +151,7 @@ func TestChangeLogItems(t *testing.T) {
 }
 
 func TestMoveAcrossMailboxes(t *testing.T) {
+	t.Parallel()
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		ctx := t.Context()
 		bob := newUser(t, s, "bob@example.org")
@@ -169,6 +171,7 @@ func TestMoveAcrossMailboxes(t *testing.T) {
 }
 
 func TestChangesArePerMailbox(t *testing.T) {
+	t.Parallel()
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		ctx := t.Context()
 		bob := newUser(t, s, "bob@example.org")
@@ -197,7 +200,8 @@ func TestChangesArePerMailbox(t *testing.T) {
 // mailbox: every delivery gets its own modseq and UID, the change log has
 // no gaps, and no item is lost.
 func TestConcurrentDeliveries(t *testing.T) {
-	const workers, each = 8, 15
+	t.Parallel()
+	const workers, each = 6, 10
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		ctx := t.Context()
 		u := newUser(t, s, "bob@example.org")
@@ -267,6 +271,7 @@ func TestConcurrentDeliveries(t *testing.T) {
 // TestConcurrentMixedWrites races flag changes, moves and deliveries in one
 // mailbox and checks the log stays gapless and consistent with the items.
 func TestConcurrentMixedWrites(t *testing.T) {
+	t.Parallel()
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		ctx := t.Context()
 		u := newUser(t, s, "bob@example.org")

@@ -36,6 +36,7 @@ func countRows(t testing.TB, s *store.Store, table string) int64 {
 }
 
 func TestDeliverParsesHeaders(t *testing.T) {
+	t.Parallel()
 	type want struct {
 		subject, from, to, cc, replyTo string
 		date                           time.Time // zero: expect Date == Received
@@ -146,6 +147,7 @@ func TestDeliverParsesHeaders(t *testing.T) {
 }
 
 func TestDeliverRaw8BitHeader(t *testing.T) {
+	t.Parallel()
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		newUser(t, s, "bob@example.org")
 		it, err := s.Deliver(t.Context(), "bob@example.org", []byte("From: Andr\xe9 <andre@example.fr>\r\nSubject: caf\xe9\x00\r\n\r\nvoil\xe0\r\n"))
@@ -157,6 +159,7 @@ func TestDeliverRaw8BitHeader(t *testing.T) {
 }
 
 func TestDeliverPreviewLength(t *testing.T) {
+	t.Parallel()
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		newUser(t, s, "bob@example.org")
 		body := strings.Repeat("é   word\r\n", 200)
@@ -169,6 +172,7 @@ func TestDeliverPreviewLength(t *testing.T) {
 }
 
 func TestDeliverInvalid(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name string
 		raw  string
@@ -210,6 +214,7 @@ func TestDeliverInvalid(t *testing.T) {
 }
 
 func TestDeliverUnknownUser(t *testing.T) {
+	t.Parallel()
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		_, err := s.Deliver(t.Context(), "nobody@example.org", readTestdata(t, "nodate.eml"))
 		assert.ErrorIs(t, err, store.ErrNotFound)
@@ -218,6 +223,7 @@ func TestDeliverUnknownUser(t *testing.T) {
 }
 
 func TestBlobDedup(t *testing.T) {
+	t.Parallel()
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		ctx := t.Context()
 		newUser(t, s, "bob@example.org")

@@ -11,6 +11,7 @@ import (
 )
 
 func TestDefaultFolders(t *testing.T) {
+	t.Parallel()
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		ctx := t.Context()
 		u := newUser(t, s, "bob@example.org")
@@ -57,6 +58,7 @@ func TestDefaultFolders(t *testing.T) {
 }
 
 func TestFolderLifecycle(t *testing.T) {
+	t.Parallel()
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		ctx := t.Context()
 		u := newUser(t, s, "bob@example.org")

@@ -24,6 +24,7 @@ func appliedMigrations(t *testing.T, s *store.Store) []migrationRow {
 }
 
 func TestMigrateIdempotent(t *testing.T) {
+	t.Parallel()
 	storetest.ForEachURL(t, func(t *testing.T, dsn string) {
 		s := storetest.Open(t, dsn)
 		v, err := s.SchemaVersion(t.Context())
@@ -55,6 +56,7 @@ func TestMigrateIdempotent(t *testing.T) {
 // TestMigrateConcurrent runs Migrate from several stores (standing in for
 // several processes) on one empty database at once.
 func TestMigrateConcurrent(t *testing.T) {
+	t.Parallel()
 	storetest.ForEachURL(t, func(t *testing.T, dsn string) {
 		const n = 4
 		stores := make([]*store.Store, n)
@@ -81,6 +83,7 @@ func TestMigrateConcurrent(t *testing.T) {
 }
 
 func TestMigrateRefusesNewerSchema(t *testing.T) {
+	t.Parallel()
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		require.NoError(t, s.DB().Exec(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, 'from the future', '2030-01-01T00:00:00.000000Z')`,
 			store.LatestSchemaVersion()+1).Error)
@@ -105,6 +108,7 @@ func TestOpenMissingDirectory(t *testing.T) {
 }
 
 func TestPing(t *testing.T) {
+	t.Parallel()
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		assert.NoError(t, s.Ping(t.Context()))
 	})

@@ -38,6 +38,7 @@ func (c *committedCheck) Publish(ctx context.Context, ev store.Event) error {
 }
 
 func TestWatchSignalledAfterCommit(t *testing.T) {
+	t.Parallel()
 	storetest.ForEachURL(t, func(t *testing.T, dsn string) {
 		ctx := t.Context()
 		n := &committedCheck{Hub: store.NewHub()}
@@ -103,6 +104,7 @@ func TestWatchSignalledAfterCommit(t *testing.T) {
 }
 
 func TestWatcherClose(t *testing.T) {
+	t.Parallel()
 	storetest.ForEachURL(t, func(t *testing.T, dsn string) {
 		hub := store.NewHub()
 		opts := storetest.Options()

@@ -14,6 +14,7 @@ import (
 func ptr[T any](v T) *T { return &v }
 
 func TestCreateUser(t *testing.T) {
+	t.Parallel()
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		ctx := t.Context()
 		u, err := s.CreateUser(ctx, store.NewUser{Address: " Bob@Example.ORG ", DisplayName: "Bob Smith", Password: "pw"})
@@ -55,6 +56,7 @@ func TestCreateUser(t *testing.T) {
 }
 
 func TestCreateUserInvalidAddress(t *testing.T) {
+	t.Parallel()
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		for _, addr := range []string{
 			"",
@@ -81,6 +83,7 @@ func TestCreateUserInvalidAddress(t *testing.T) {
 }
 
 func TestNormalizeAddress(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ in, want string }{
 		{"bob@example.org", "bob@example.org"},
 		{"Bob.Smith+tag@Mail.Example.ORG", "bob.smith+tag@mail.example.org"},
@@ -95,6 +98,7 @@ func TestNormalizeAddress(t *testing.T) {
 }
 
 func TestAuthenticate(t *testing.T) {
+	t.Parallel()
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		ctx := t.Context()
 		u, err := s.CreateUser(ctx, store.NewUser{Address: "bob@example.org", Password: "correct horse"})
@@ -128,6 +132,7 @@ func TestAuthenticate(t *testing.T) {
 }
 
 func TestDisable(t *testing.T) {
+	t.Parallel()
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		ctx := t.Context()
 		_, err := s.CreateUser(ctx, store.NewUser{Address: "bob@example.org", Password: "pw"})
@@ -155,6 +160,7 @@ func TestDisable(t *testing.T) {
 }
 
 func TestSetProtocols(t *testing.T) {
+	t.Parallel()
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		ctx := t.Context()
 		_, err := s.CreateUser(ctx, store.NewUser{Address: "bob@example.org", Password: "pw"})
@@ -182,6 +188,7 @@ func TestSetProtocols(t *testing.T) {
 }
 
 func TestAdmins(t *testing.T) {
+	t.Parallel()
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		ctx := t.Context()
 		a, err := s.CreateAdmin(ctx, "admin", store.RoleAdmin, "s3cret")
