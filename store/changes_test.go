@@ -147,6 +147,7 @@ func TestChangeLogItems(t *testing.T) {
 		for i, ch := range all {
 			assert.Equal(t, int64(i+1), ch.ModSeq)
 		}
+		require.NoError(t, s.Check(ctx))
 	})
 }
 
@@ -265,6 +266,7 @@ func TestConcurrentDeliveries(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, uint32(n+1), f.UIDNext)
 		assert.Equal(t, m0+n, f.ModSeq)
+		require.NoError(t, s.Check(ctx))
 	})
 }
 
@@ -321,5 +323,6 @@ func TestConcurrentMixedWrites(t *testing.T) {
 		trashItems, err := s.Items(ctx, trash.ID)
 		require.NoError(t, err)
 		assert.Len(t, trashItems, 5)
+		require.NoError(t, s.Check(ctx))
 	})
 }

@@ -146,5 +146,6 @@ func TestFolderLifecycle(t *testing.T) {
 		again, err := s.CreateFolder(ctx, mb, 0, "Clients", store.FolderUserMail)
 		require.NoError(t, err)
 		assert.Greater(t, again.UIDValidity, proj.UIDValidity)
+		require.NoError(t, s.Check(ctx))
 	})
 }
