@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode"
+
+	"gorm.io/gorm"
 )
 
 type adminRow struct {
@@ -112,14 +114,37 @@ func (s *Store) SetAdminPassword(ctx context.Context, name, password string) err
 	return nil
 }
 
-// RemoveAdmin deletes a dashboard account; ErrNotFound if there is none.
+// RemoveAdmin deletes a dashboard account: ErrNotFound if there is none,
+// ErrConflict if it is the last account with RoleAdmin (nobody could
+// manage the server any more).
 func (s *Store) RemoveAdmin(ctx context.Context, name string) error {
-	res := s.db.WithContext(ctx).Exec(`DELETE FROM admins WHERE name = ?`, name)
-	if res.Error != nil {
-		return fmt.Errorf("remove admin %s: %w", name, res.Error)
-	}
-	if res.RowsAffected == 0 {
-		return fmt.Errorf("remove admin %s: %w", name, ErrNotFound)
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var rows []adminRow
+		if err := tx.Raw(`SELECT id, name, role FROM admins WHERE name = ?`, name).Scan(&rows).Error; err != nil {
+			return err
+		}
+		if len(rows) == 0 {
+			return ErrNotFound
+		}
+		if rows[0].Role == RoleAdmin {
+			// On PostgreSQL two removals could each see the other admin;
+			// lock the admin rows so they queue (SQLite already does).
+			lock := ""
+			if s.dialect == dialectPostgres {
+				lock = " FOR UPDATE"
+			}
+			var ids []int64
+			if err := tx.Raw(`SELECT id FROM admins WHERE role = ?`+lock, RoleAdmin).Scan(&ids).Error; err != nil {
+				return err
+			}
+			if len(ids) <= 1 {
+				return fmt.Errorf("%w: the last admin cannot be removed", ErrConflict)
+			}
+		}
+		return tx.Exec(`DELETE FROM admins WHERE id = ?`, rows[0].ID).Error
+	})
+	if err != nil {
+		return fmt.Errorf("remove admin %s: %w", name, err)
 	}
 	return nil
 }

@@ -17,8 +17,9 @@ import (
 	"gorm.io/gorm/logger"
 )
 
-// Sentinel errors. Callers test them with errors.Is; the store wraps them with
-// context ("store: create user a@example.org: store: already exists").
+// Sentinel errors. Callers test them with errors.Is; the store wraps them
+// with what it was doing ("create user a@example.org: store: already
+// exists").
 var (
 	// ErrNotFound: the user, folder, item, admin or blob does not exist.
 	ErrNotFound = errors.New("store: not found")

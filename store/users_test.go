@@ -224,9 +224,18 @@ func TestAdmins(t *testing.T) {
 		require.Len(t, admins, 2)
 		assert.Equal(t, []string{"admin", "helen"}, []string{admins[0].Name, admins[1].Name})
 
+		assert.ErrorIs(t, s.RemoveAdmin(ctx, "admin"), store.ErrConflict, "the last admin stays")
 		require.NoError(t, s.RemoveAdmin(ctx, "helen"))
 		assert.ErrorIs(t, s.RemoveAdmin(ctx, "helen"), store.ErrNotFound)
 		_, err = s.AuthenticateAdmin(ctx, "helen", "new")
 		assert.ErrorIs(t, err, store.ErrBadCredentials)
+
+		_, err = s.CreateAdmin(ctx, "root", store.RoleAdmin, "pw")
+		require.NoError(t, err)
+		require.NoError(t, s.RemoveAdmin(ctx, "admin"), "not the last admin any more")
+		admins, err = s.Admins(ctx)
+		require.NoError(t, err)
+		require.Len(t, admins, 1)
+		assert.Equal(t, "root", admins[0].Name)
 	})
 }
