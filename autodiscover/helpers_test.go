@@ -1,6 +1,7 @@
 package autodiscover_test
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -149,4 +150,26 @@ func newPlainServer(t *testing.T, h http.Handler) *httptest.Server {
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv
+}
+
+func getAuth(t *testing.T, c *http.Client, url, login, pass string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
+	require.NoError(t, err)
+	req.SetBasicAuth(login, pass)
+	resp, err := c.Do(req)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = resp.Body.Close() })
+	return resp
+}
+
+// nopUsers is a Users for tests that never authenticate.
+type nopUsers struct{}
+
+func (nopUsers) Authenticate(context.Context, string, string) (store.User, error) {
+	return store.User{}, store.ErrBadCredentials
+}
+
+func (nopUsers) UserByAddress(context.Context, string) (store.User, error) {
+	return store.User{}, store.ErrNotFound
 }

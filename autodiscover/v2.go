@@ -2,6 +2,7 @@ package autodiscover
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -38,6 +39,9 @@ const (
 // ignoring case.
 func (s *Service) handleJSON(c echo.Context) error {
 	addr := c.Param("address")
+	if a, err := url.PathUnescape(addr); err == nil {
+		addr = a // echo leaves path parameters escaped ("alice%40example.com")
+	}
 	if addr == "" {
 		addr = queryFold(c, "Email")
 	}
