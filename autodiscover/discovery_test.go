@@ -97,13 +97,13 @@ func TestAutoconfig(t *testing.T) {
 			want     map[string]map[string]string
 		}{
 			{name: "IMAP and SMTP", path: "/mail/config-v1.1.xml?emailaddress=alice%40example.com",
-				imap: &autodiscover.Endpoint{Port: 993, Security: autodiscover.SecurityTLS},
-				smtp: &autodiscover.Endpoint{Host: "smtp.example.com", Port: 587, Security: autodiscover.SecurityStartTLS},
+				imap:     &autodiscover.Endpoint{Port: 993, Security: autodiscover.SecurityTLS},
+				smtp:     &autodiscover.Endpoint{Host: "smtp.example.com", Port: 587, Security: autodiscover.SecurityStartTLS},
 				wantCode: 200, want: map[string]map[string]string{"imap": imap, "smtp": smtp}},
 			{name: "well-known path, all three", path: "/.well-known/autoconfig/mail/config-v1.1.xml?emailaddress=alice%40example.com",
-				imap: &autodiscover.Endpoint{Port: 993, Security: autodiscover.SecurityTLS},
-				pop3: &autodiscover.Endpoint{Host: "pop.example.com", Port: 110, Security: autodiscover.SecurityStartTLS},
-				smtp: &autodiscover.Endpoint{Host: "smtp.example.com", Port: 587, Security: autodiscover.SecurityStartTLS},
+				imap:     &autodiscover.Endpoint{Port: 993, Security: autodiscover.SecurityTLS},
+				pop3:     &autodiscover.Endpoint{Host: "pop.example.com", Port: 110, Security: autodiscover.SecurityStartTLS},
+				smtp:     &autodiscover.Endpoint{Host: "smtp.example.com", Port: 587, Security: autodiscover.SecurityStartTLS},
 				wantCode: 200, want: map[string]map[string]string{"imap": imap, "pop3": pop3, "smtp": smtp}},
 			{name: "POP3 only", path: "/mail/config-v1.1.xml?emailaddress=alice%40example.com",
 				pop3:     &autodiscover.Endpoint{Host: "pop.example.com", Port: 110, Security: autodiscover.SecurityStartTLS},
