@@ -378,7 +378,14 @@ func parseBinaryQuery(b []byte, r *Request) error {
 	case idChars(id) && len(id) <= maxIDLen:
 		r.DeviceID = string(id)
 	case len(id) <= maxIDLen/2:
-		r.DeviceID = strings.ToUpper(hex.EncodeToString(id))
+		var buf [maxIDLen]byte
+		h := hex.AppendEncode(buf[:0], id)
+		for i, c := range h {
+			if c >= 'a' {
+				h[i] = c - 'a' + 'A'
+			}
+		}
+		r.DeviceID = string(h)
 	default:
 		return fmt.Errorf("device id of %d bytes", len(id))
 	}

@@ -65,7 +65,8 @@ type DeviceGate interface {
 type Decision struct {
 	Allow bool
 	// Status is the refusal when Allow is false, e.g. StatusDeviceNotProvisioned (449 before
-	// 14.0) or StatusDeviceIsBlockedForThisUser. It is written like a handler's StatusError.
+	// 14.0) or StatusDeviceIsBlockedForThisUser. It is written like a handler's StatusError;
+	// zero means StatusAccessDenied.
 	Status Status
 	Reason string // for the log
 }
@@ -344,6 +345,9 @@ func (s *Server) post(c echo.Context) error {
 		return x.refuse(StatusServerError)
 	}
 	if !d.Allow {
+		if d.Status == 0 {
+			d.Status = StatusAccessDenied
+		}
 		x.log.Info("device refused", "status", d.Status.String(), "reason", d.Reason)
 		return x.refuse(d.Status)
 	}

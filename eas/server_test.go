@@ -625,3 +625,30 @@ func TestPlainHTTPRefused(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusForbidden, resp.StatusCode)
 }
+
+func TestObserveAndZeroDecision(t *testing.T) {
+	t.Parallel()
+	type obs struct {
+		cmd    string
+		code   int
+		status eas.Status
+	}
+	got := make(chan obs, 10)
+	env := newEnv(t, newFakeAuth(), func(o *eas.Options) {
+		o.Observe = func(cmd string, code int, st eas.Status, _ time.Duration) { got <- obs{cmd, code, st} }
+		o.Gate = zeroGate{}
+	})
+	resp := folderSync(t, env.client("alice@example.com"), "0")
+	// A refusal without a status is AccessDenied.
+	assert.Equal(t, int(eas.StatusAccessDenied), folderSyncStatus(t, resp))
+	assert.Equal(t, obs{"FolderSync", http.StatusOK, eas.StatusAccessDenied}, <-got)
+
+	c := env.client("alice@example.com")
+	c.DeviceID = ""
+	assert.Equal(t, http.StatusBadRequest, folderSync(t, c, "0").StatusCode)
+	assert.Equal(t, obs{"", http.StatusBadRequest, 0}, <-got)
+}
+
+type zeroGate struct{}
+
+func (zeroGate) Admit(context.Context, *eas.Request) (eas.Decision, error) { return eas.Decision{}, nil }
