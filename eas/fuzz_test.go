@@ -47,3 +47,29 @@ func FuzzParseBase64Query(f *testing.F) {
 		require.Equal(t, r, r2)
 	})
 }
+
+// FuzzParseRequest feeds arbitrary queries and version headers to ParseRequest: it must
+// return a request or an ErrBadQuery error and never panic.
+func FuzzParseRequest(f *testing.F) {
+	f.Add("Cmd=Sync&User=rmjones&DeviceId=v140Device&DeviceType=SmartPhone", "14.0", "1")
+	f.Add("Cmd=Provision&User=alice&DeviceId=PyAS01&DeviceType=pyactivesync&PolicyKey=1307199584", "16.1", "")
+	f.Add("jAAJBAp2MTQwRGV2aWNlAApTbWFydFBob25l", "", "")
+	f.Add("Cmd=SendMail&DeviceId=D&DeviceType=T&SaveInSent=T", "12.0", "4294967295")
+	f.Fuzz(func(t *testing.T, q, version, policyKey string) {
+		h := http.Header{}
+		if version != "" {
+			h.Set("MS-ASProtocolVersion", version)
+		}
+		if policyKey != "" {
+			h.Set("X-MS-PolicyKey", policyKey)
+		}
+		r, err := eas.ParseRequest(q, h)
+		if err != nil {
+			require.ErrorIs(t, err, eas.ErrBadQuery)
+			return
+		}
+		require.True(t, r.Cmd.Valid())
+		require.NotEmpty(t, r.DeviceID)
+		require.NotEmpty(t, r.DeviceType)
+	})
+}
