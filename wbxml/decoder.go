@@ -2,6 +2,7 @@ package wbxml
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"math"
 	"strconv"
@@ -140,6 +141,9 @@ func (t Token) Clone() Token {
 	return t
 }
 
+// errNoHeader is Decoder.err until the header has been read.
+var errNoHeader = errors.New("wbxml: header not read")
+
 // Decoder states.
 const (
 	stHeader uint8 = iota // header not read yet
@@ -149,8 +153,8 @@ const (
 
 // Decoder reads the tokens of one WBXML document from a byte slice. Token data aliases the
 // slice, so the caller must not modify it until the next Reset. A Decoder is reusable through
-// Reset and not safe for concurrent use. The zero Decoder is an empty document; use
-// NewDecoder or Reset.
+// Reset and not safe for concurrent use. The zero Decoder reads an empty document (Next fails
+// with ErrTruncated); use NewDecoder or Reset.
 type Decoder struct {
 	doc     []byte
 	pos     int
@@ -178,7 +182,7 @@ func (d *Decoder) Reset(doc []byte) {
 	d.pos = 0
 	d.strtbl = nil
 	d.depth = 0
-	d.err = nil
+	d.err = errNoHeader // makes the first Next read the header, with a single check per call
 	d.page = 0
 	d.state = stHeader
 	d.last = 0
@@ -195,7 +199,10 @@ func (d *Decoder) Depth() int { return d.depth }
 // InputOffset returns the offset of the next unread byte.
 func (d *Decoder) InputOffset() int { return d.pos }
 
-// fail makes err sticky and returns it.
+// fail makes err sticky and returns it. It and the err* helpers are kept out of line so that
+// Next stays small: error paths must not cost the hot path stack space.
+//
+//go:noinline
 func (d *Decoder) fail(off int, sentinel error, msg string) error {
 	d.err = &SyntaxError{Offset: off, Msg: msg, Err: sentinel}
 	return d.err
@@ -206,9 +213,10 @@ func (d *Decoder) fail(off int, sentinel error, msg string) error {
 // sticky. Next does not allocate (except to build an error).
 func (d *Decoder) Next() (Token, error) {
 	if d.err != nil {
-		return Token{}, d.err
-	}
-	if d.state == stHeader {
+		if d.err != errNoHeader {
+			return Token{}, d.err
+		}
+		d.err = nil
 		if err := d.header(); err != nil {
 			return Token{}, err
 		}
@@ -231,7 +239,7 @@ func (d *Decoder) Next() (Token, error) {
 			if content {
 				depth := d.depth
 				if uint(depth) >= MaxDepth {
-					return Token{}, d.fail(pos, ErrTooDeep, "elements nested deeper than "+strconv.Itoa(MaxDepth))
+					return Token{}, d.fail(pos, ErrTooDeep, "elements nested deeper than 64")
 				}
 				d.stack[depth] = t
 				d.depth = depth + 1
@@ -275,7 +283,7 @@ func (d *Decoder) Next() (Token, error) {
 			}
 			start := pos + 1 + w
 			if uint64(n) > uint64(len(doc)-start) {
-				return Token{}, d.fail(pos, ErrTruncated, "opaque length "+strconv.FormatUint(uint64(n), 10)+" past the end of input")
+				return Token{}, d.errOpaqueLength(pos, n)
 			}
 			end := start + int(n)
 			d.pos = end
@@ -287,7 +295,7 @@ func (d *Decoder) Next() (Token, error) {
 			}
 			p := doc[pos+1]
 			if p >= numPages {
-				return Token{}, d.fail(pos, ErrUnknownPage, "unknown code page "+strconv.Itoa(int(p)))
+				return Token{}, d.errUnknownPage(pos, p)
 			}
 			d.page = p
 			pos += 2
@@ -301,7 +309,7 @@ func (d *Decoder) Next() (Token, error) {
 			}
 			s, ok := d.tableString(idx)
 			if !ok {
-				return Token{}, d.fail(pos, ErrStructure, "string table index "+strconv.FormatUint(uint64(idx), 10)+" out of range")
+				return Token{}, d.errStringIndex(pos, idx)
 			}
 			d.pos = pos + 1 + w
 			d.last = KindString
@@ -309,11 +317,32 @@ func (d *Decoder) Next() (Token, error) {
 		case clsAttr:
 			return Token{}, d.fail(pos, ErrUnsupported, "tag with attributes (EAS defines none)")
 		default:
-			return Token{}, d.fail(pos, ErrUnsupported, "unsupported global token "+globalName(b))
+			return Token{}, d.errGlobal(pos, b)
 		}
 	}
 }
 
+//go:noinline
+func (d *Decoder) errOpaqueLength(pos int, n uint32) error {
+	return d.fail(pos, ErrTruncated, "opaque length "+strconv.FormatUint(uint64(n), 10)+" past the end of input")
+}
+
+//go:noinline
+func (d *Decoder) errUnknownPage(pos int, p uint8) error {
+	return d.fail(pos, ErrUnknownPage, "unknown code page "+strconv.Itoa(int(p)))
+}
+
+//go:noinline
+func (d *Decoder) errStringIndex(pos int, idx uint32) error {
+	return d.fail(pos, ErrStructure, "string table index "+strconv.FormatUint(uint64(idx), 10)+" out of range")
+}
+
+//go:noinline
+func (d *Decoder) errGlobal(pos int, b byte) error {
+	return d.fail(pos, ErrUnsupported, "unsupported global token "+globalName(b))
+}
+
+//go:noinline
 func (d *Decoder) unknownTag(pos int, tok uint8) error {
 	return d.fail(pos, ErrUnknownTag, "unknown tag "+Tag(uint16(d.page)<<8|uint16(tok)).String()+" in code page "+pageName(d.page))
 }
@@ -321,6 +350,8 @@ func (d *Decoder) unknownTag(pos int, tok uint8) error {
 // closeRoot records that the root element ended before pos: the next Next returns io.EOF if
 // the input ends there, or the error for content after the root. Checking once here keeps the
 // check out of the per-token path.
+//
+//go:noinline
 func (d *Decoder) closeRoot(pos int) {
 	d.state = stDone
 	if pos >= len(d.doc) {
