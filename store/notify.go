@@ -21,14 +21,11 @@ type Event struct {
 // change has committed, so a subscriber that reads the store on an event
 // sees the change.
 //
-// The in-process Hub serves one node. A PostgreSQL implementation for
-// several nodes fits the same interface: Publish runs
-// `SELECT pg_notify('easd_changes', '<mailbox>:<modseq>')` (or the store
-// could NOTIFY inside the transaction, which PostgreSQL delivers at
-// commit), and one goroutine holding a dedicated connection runs
-// `LISTEN easd_changes`, decodes each notification and hands it to an
-// embedded Hub's Publish, which then calls the local subscribers. Such an
-// implementation is passed in Options.Notifier.
+// The in-process Hub serves one node (and is the default on SQLite).
+// PGNotifier, the default on PostgreSQL, serves several nodes sharing one
+// database: Publish calls the local subscribers through an embedded Hub and
+// runs pg_notify; a goroutine holding a dedicated connection LISTENs and
+// hands other nodes' events to the Hub.
 type Notifier interface {
 	// Publish delivers ev to the subscribers of ev.Mailbox. It must not
 	// block on slow subscribers.
@@ -85,6 +82,18 @@ func (h *Hub) Subscribe(mb MailboxID, fn func(Event)) func() {
 				h.subs[mb] = list
 			}
 		})
+	}
+}
+
+// broadcast wakes every subscriber of every mailbox with an event that
+// names no folder, for when events may have been lost.
+func (h *Hub) broadcast() {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for mb, subs := range h.subs {
+		for _, s := range subs {
+			s.fn(Event{Mailbox: mb})
+		}
 	}
 }
 

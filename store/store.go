@@ -60,9 +60,10 @@ type Options struct {
 	// production default (RFC 9106 section 4, second recommended option).
 	// Existing hashes keep the parameters they were made with.
 	KDF KDFParams
-	// Notifier carries change events to watchers. Nil: an in-process Hub,
-	// which is right for one node. Several nodes sharing one PostgreSQL
-	// need a notifier that crosses processes (LISTEN/NOTIFY, see Notifier).
+	// Notifier carries change events to watchers. Nil: for SQLite an
+	// in-process Hub; for PostgreSQL a PGNotifier (LISTEN/NOTIFY), so that
+	// several easd processes on one database wake each other's watchers.
+	// A Notifier passed here is not closed by Store.Close.
 	Notifier Notifier
 	// MaxOpenConns limits the connection pool. Zero: 16 for PostgreSQL and
 	// 8 for SQLite (writers queue on SQLite's lock anyway).
@@ -97,6 +98,8 @@ type Store struct {
 	log      *slog.Logger
 	kdf      KDFParams
 	notifier Notifier
+	// closeNotifier stops a notifier Open created; nil for one passed in.
+	closeNotifier func() error
 	// dummyHash is compared against for unknown accounts so that
 	// Authenticate costs about the same whether or not the account exists.
 	dummyHash string
@@ -202,13 +205,21 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	}
 
 	n := opts.Notifier
-	if n == nil {
+	var closeNotifier func() error
+	if n == nil && d == dialectPostgres {
+		pn, err := NewPGNotifier(ctx, dsn, db, log)
+		if err != nil {
+			_ = sqlDB.Close()
+			return nil, err
+		}
+		n, closeNotifier = pn, pn.Close
+	} else if n == nil {
 		n = NewHub()
 	}
-	s := &Store{db: db, dialect: d, log: log, kdf: kdf, notifier: n}
+	s := &Store{db: db, dialect: d, log: log, kdf: kdf, notifier: n, closeNotifier: closeNotifier}
 	s.dummyHash, err = hashPassword("easd dummy password", kdf)
 	if err != nil {
-		_ = sqlDB.Close()
+		_ = s.Close()
 		return nil, err
 	}
 	return s, nil
@@ -226,9 +237,15 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the database connections. Watchers stay open until their
-// own Close; they simply receive no more signals.
+// Close stops the notifier Open created and closes the database
+// connections. Watchers stay open until their own Close; they simply
+// receive no more signals.
 func (s *Store) Close() error {
+	if s.closeNotifier != nil {
+		if err := s.closeNotifier(); err != nil {
+			s.log.Warn("close change notifier", "err", err)
+		}
+	}
 	sqlDB, err := s.db.DB()
 	if err != nil {
 		return fmt.Errorf("store: close: %w", err)
