@@ -521,6 +521,7 @@ func TestCodePagesMatchMSASWBXML(t *testing.T) {
 	assert.Equal(t, msTableExtras, extra, "tags defined here but absent from the MS-ASWBXML table")
 }
 
-// msTableExtras are the tags the package defines beyond the Interop table: GetItemEstimate
-// Version and DateTime (MS-ASWBXML 2.1.2.1.7, protocol 12.1 and earlier), kept per doc.go.
-var msTableExtras = []string{"GetItemEstimate:DateTime", "GetItemEstimate:Version"}
+// msTableExtras are the tags the package defines beyond the Interop table, kept per doc.go:
+// GetItemEstimate Version and DateTime (MS-ASWBXML 2.1.2.1.7, protocol 12.1 and earlier) and
+// Ping AutdState (MS-ASWBXML 2.1.2.1.14).
+var msTableExtras = []string{"GetItemEstimate:DateTime", "GetItemEstimate:Version", "Ping:AutdState"}
