@@ -256,7 +256,15 @@ func text(parent *etree.Element, tag, value string) *etree.Element {
 
 // writeError answers an Autodiscover error (MS-ASCMD 4.2.2, MS-OXDSCLI
 // 2.2.4.1.1.3) with HTTP 200, as Exchange does.
+//
+// Errors to Outlook-schema requests put Response in the base namespace
+// (MS-OXDSCLI 2.2.1: responses are in responseschema/2006; its Error
+// example has no 2006a Response), mobilesync errors in the mobilesync
+// namespace (MS-ASCMD 4.2.2).
 func (s *Service) writeError(c echo.Context, ns string, code ErrorCode) error {
+	if ns != NSMobileSync {
+		ns = NSResponse
+	}
 	doc, resp := newResponse(ns)
 	e := resp.CreateElement("Error")
 	e.CreateAttr("Time", time.Now().UTC().Format("15:04:05.0000000"))

@@ -164,7 +164,7 @@ func TestPOX(t *testing.T) {
 			{name: "another user's address, mobilesync", file: "ios-mail.xml", addr: "bob@example.com", login: "alice@example.com", pass: password,
 				wantCode: 200, check: checkError(autodiscover.NSMobileSync, 600)},
 			{name: "another user's address, outlook", file: "outlook-2016.xml", addr: "bob@example.com", login: "alice@example.com", pass: password,
-				wantCode: 200, check: checkError(autodiscover.NSOutlook, 500)},
+				wantCode: 200, check: checkError(autodiscover.NSResponse, 500)},
 			{name: "a non-existent address with valid credentials", file: "ios-mail.xml", addr: "ghost@example.com", login: "alice@example.com", pass: password,
 				wantCode: 200, check: checkError(autodiscover.NSMobileSync, 600)},
 			{name: "disabled user", file: "ios-mail.xml", addr: "dis@example.com", login: "dis@example.com", pass: password, wantCode: 403},
@@ -279,7 +279,7 @@ func TestPOXOutlookWithoutIncomingListener(t *testing.T) {
 		url, client := serve(t, opts)
 		resp := post(t, client, url+"/autodiscover/autodiscover.xml", "alice@example.com", password, body(t, "outlook-2016.xml", ""))
 		require.Equal(t, 200, resp.StatusCode)
-		checkError(autodiscover.NSOutlook, 601)(t, parse(t, resp))
+		checkError(autodiscover.NSResponse, 601)(t, parse(t, resp))
 
 		// Phones are unaffected: EAS runs on the HTTPS listener.
 		resp = post(t, client, url+"/autodiscover/autodiscover.xml", "alice@example.com", password, body(t, "ios-mail.xml", ""))
