@@ -55,42 +55,58 @@ type encodeError struct{ msg string }
 func (e *encodeError) Error() string { return ErrInvalidUse.Error() + ": " + e.msg }
 func (e *encodeError) Unwrap() error { return ErrInvalidUse }
 
-// tag writes t with the given bits, switching code page if needed.
-func (e *Encoder) tag(t Tag, bits byte) bool {
-	if e.err != nil {
-		return false
+// ok reports whether a tag with the given content bit may be written now; when not, it
+// records why (unless an error is already recorded).
+func (e *Encoder) ok(t Tag, content bool) bool {
+	p, tok := t.Page(), t.Token()
+	if e.err == nil && tok < 64 && knownTokens[p]&(1<<tok) != 0 && e.state != stDone &&
+		(!content || e.depth < MaxDepth) {
+		return true
 	}
-	if !t.known() {
+	e.tagMisuse(t, content)
+	return false
+}
+
+//go:noinline
+func (e *Encoder) tagMisuse(t Tag, content bool) {
+	switch {
+	case e.err != nil:
+	case !t.known():
 		e.misuse("undefined tag " + t.String())
-		return false
-	}
-	if e.state == stDone {
+	case e.state == stDone:
 		e.misuse("second root element " + t.String())
-		return false
+	case content:
+		e.misuse("more than " + strconv.Itoa(MaxDepth) + " open elements")
 	}
-	if p := t.Page(); p != e.page {
-		e.buf = append(e.buf, tokSwitchPage, p)
-		e.page = p
-	}
-	e.buf = append(e.buf, t.Token()|bits)
-	return true
 }
 
 // Start opens element t (a tag with the content bit); End closes it.
 func (e *Encoder) Start(t Tag) {
-	if e.depth >= MaxDepth {
-		e.misuse("more than " + strconv.Itoa(MaxDepth) + " open elements")
+	if !e.ok(t, true) {
 		return
 	}
-	if e.tag(t, tagContentBit) {
-		e.depth++
-		e.state = stBody
+	if p := t.Page(); p != e.page {
+		e.buf = append(e.buf, tokSwitchPage, p, t.Token()|tagContentBit)
+		e.page = p
+	} else {
+		e.buf = append(e.buf, t.Token()|tagContentBit)
 	}
+	e.depth++
+	e.state = stBody
 }
 
 // Empty writes element t without content (the tag without the content bit, <t/>).
 func (e *Encoder) Empty(t Tag) {
-	if e.tag(t, 0) && e.depth == 0 {
+	if !e.ok(t, false) {
+		return
+	}
+	if p := t.Page(); p != e.page {
+		e.buf = append(e.buf, tokSwitchPage, p, t.Token())
+		e.page = p
+	} else {
+		e.buf = append(e.buf, t.Token())
+	}
+	if e.depth == 0 {
 		e.state = stDone
 	}
 }
@@ -123,8 +139,16 @@ func (e *Encoder) String(t Tag, s string) {
 	}
 	e.buf = append(e.buf, tokStrI)
 	e.buf = append(e.buf, s...)
-	e.buf = append(e.buf, 0)
-	e.End()
+	e.buf = append(e.buf, 0, tokEnd)
+	e.closed()
+}
+
+// closed accounts for an END written by a method that opened the element itself.
+func (e *Encoder) closed() {
+	e.depth--
+	if e.depth == 0 {
+		e.state = stDone
+	}
 }
 
 // StringBytes is String for a byte slice.
@@ -149,8 +173,8 @@ func (e *Encoder) Int(t Tag, n int64) {
 	}
 	e.buf = append(e.buf, tokStrI)
 	e.buf = strconv.AppendInt(e.buf, n, 10)
-	e.buf = append(e.buf, 0)
-	e.End()
+	e.buf = append(e.buf, 0, tokEnd)
+	e.closed()
 }
 
 // Text writes b as an inline string (STR_I) inside the current element. b must not contain
