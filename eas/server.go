@@ -1,6 +1,7 @@
 package eas
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -71,6 +72,35 @@ type Decision struct {
 	Reason string // for the log
 }
 
+// Tracer records the request/response exchanges of devices an administrator chose to trace
+// (off by default; the store and the dashboard provide the real one).
+type Tracer interface {
+	// Tracing reports whether the exchanges of this device of this user are recorded. It is
+	// called once per authenticated POST and must be cheap.
+	Tracing(user store.UserID, deviceID string) bool
+	// Record receives one exchange after its response was written, on the request's
+	// goroutine. The bodies are raw (WBXML, or MIME for SendMail before 14.0): decoding and
+	// redacting passwords and message bodies is the Tracer's job, before anything is stored.
+	Record(ctx context.Context, t Trace)
+}
+
+// Trace is one traced exchange. The slices belong to the Tracer.
+type Trace struct {
+	Time               time.Time
+	User               store.UserID
+	Address            string
+	DeviceID           string
+	DeviceType         string
+	Cmd                CommandCode
+	Version            Version
+	Request            []byte // request body ("" if refused before it was read)
+	RequestContentType string
+	Response           []byte // response body; nil for an HTTP status without body
+	HTTPStatus         int
+	Status             Status // status of a status-only response, 0 otherwise
+	Duration           time.Duration
+}
+
 // PassGate admits every request.
 type PassGate struct{}
 
@@ -98,6 +128,8 @@ type Options struct {
 	// AllowPlainHTTP accepts credentials on requests that did not arrive over TLS. Set it only
 	// behind a TLS-terminating proxy on a trusted network; otherwise such requests get 403.
 	AllowPlainHTTP bool
+	// Tracer, if set, records the exchanges of the devices it is tracing.
+	Tracer Tracer
 	// Observe, if set, is called after every POST with the command ("" if the query did not
 	// parse), the HTTP status, the protocol status written (0 for none) and the duration.
 	Observe func(cmd string, httpStatus int, status Status, d time.Duration)
@@ -114,6 +146,7 @@ type Server struct {
 	version  string
 	plainOK  bool
 	observe  func(string, int, Status, time.Duration)
+	tracer   Tracer
 	throttle *throttle
 
 	commands [256]*Command
@@ -136,6 +169,7 @@ func New(opts Options) *Server {
 		version:  opts.ServerVersion,
 		plainOK:  opts.AllowPlainHTTP,
 		observe:  opts.Observe,
+		tracer:   opts.Tracer,
 		throttle: newThrottle(opts.Throttle),
 	}
 	if s.gate == nil {
@@ -251,6 +285,9 @@ type exchange struct {
 	start time.Time
 	code  int    // HTTP status sent
 	st    Status // protocol status sent in a status-only body, 0 if none
+
+	trace    bool   // the Tracer wants this exchange
+	respBody []byte // with trace: a copy of the response body
 }
 
 func (s *Server) post(c echo.Context) error {
@@ -276,6 +313,7 @@ func (s *Server) post(c echo.Context) error {
 	}
 	r.Account = u
 	x.log = x.log.With("user", u.Address)
+	x.trace = s.tracer != nil && s.tracer.Tracing(u.ID, r.DeviceID)
 	r.Log = x.log
 	r.RemoteAddr = s.clientAddr(c)
 	r.ContentType = req.Header.Get("Content-Type")
@@ -420,8 +458,7 @@ func (x *exchange) respond(enc *wbxml.Encoder) error {
 		w.Header()[k] = vs
 	}
 	if r.Response.Body != nil {
-		x.code = http.StatusOK
-		return x.c.Blob(http.StatusOK, r.Response.ContentType, r.Response.Body)
+		return x.body(r.Response.ContentType, r.Response.Body)
 	}
 	if err := enc.Err(); err != nil {
 		x.log.Error("command encoded an invalid response", "err", err)
@@ -436,8 +473,7 @@ func (x *exchange) respond(enc *wbxml.Encoder) error {
 		x.log.Error("command encoded an invalid response", "err", err)
 		return x.http(http.StatusInternalServerError)
 	}
-	x.code = http.StatusOK
-	return x.c.Blob(http.StatusOK, ContentTypeWBXML, b)
+	return x.body(ContentTypeWBXML, b)
 }
 
 // emptyDoc is what an Encoder holds before anything is written: the header.
@@ -462,8 +498,19 @@ func (x *exchange) refuse(st Status) error {
 		x.log.Error("status writer", "err", err)
 		return x.http(http.StatusInternalServerError)
 	}
-	x.code, x.st = http.StatusOK, st
-	return x.c.Blob(http.StatusOK, ContentTypeWBXML, b)
+	x.st = st
+	return x.body(ContentTypeWBXML, b)
+}
+
+// body answers 200 with b. Content-Length is always set (MS-ASHTTP 2.2.2.1.2.3: required),
+// never chunked.
+func (x *exchange) body(contentType string, b []byte) error {
+	x.code = http.StatusOK
+	if x.trace {
+		x.respBody = bytes.Clone(b) // b may be a pooled buffer, reused once we return
+	}
+	x.c.Response().Header().Set("Content-Length", strconv.Itoa(len(b)))
+	return x.c.Blob(http.StatusOK, contentType, b)
 }
 
 // http answers with an HTTP status and no body.
@@ -481,6 +528,15 @@ func (x *exchange) done() {
 	x.log.Debug("eas request", "code", x.code, "status", int(x.st), "duration", d)
 	if x.s.observe != nil {
 		x.s.observe(cmd, x.code, x.st, d)
+	}
+	if x.trace {
+		r := x.r
+		x.s.tracer.Record(x.c.Request().Context(), Trace{
+			Time: x.start, User: r.Account.ID, Address: r.Account.Address, DeviceID: r.DeviceID,
+			DeviceType: r.DeviceType, Cmd: r.Cmd, Version: r.Version, Request: r.Body,
+			RequestContentType: r.ContentType, Response: x.respBody, HTTPStatus: x.code, Status: x.st,
+			Duration: d,
+		})
 	}
 }
 

@@ -181,6 +181,14 @@ func (env *testEnv) registerTestCommands() {
 				return errors.New("database on fire")
 			case "status":
 				return &eas.StatusError{Status: eas.StatusSyncStateNotFound, Err: errors.New("no such key")}
+			case "big":
+				// A response far larger than net/http's buffer, which would otherwise go
+				// out chunked.
+				enc.Start(wbxml.FolderHierarchyFolderSync)
+				enc.Int(wbxml.FolderHierarchyStatus, 1)
+				enc.String(wbxml.FolderHierarchySyncKey, strings.Repeat("k", 64<<10))
+				enc.End()
+				return nil
 			}
 			enc.Start(wbxml.FolderHierarchyFolderSync)
 			enc.Int(wbxml.FolderHierarchyStatus, 1)
@@ -651,4 +659,59 @@ func TestObserveAndZeroDecision(t *testing.T) {
 
 type zeroGate struct{}
 
-func (zeroGate) Admit(context.Context, *eas.Request) (eas.Decision, error) { return eas.Decision{}, nil }
+func (zeroGate) Admit(context.Context, *eas.Request) (eas.Decision, error) {
+	return eas.Decision{}, nil
+}
+
+func TestLargeResponseHasContentLength(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t, newFakeAuth())
+	resp := folderSync(t, env.client("alice@example.com"), "big")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, fmt.Sprint(len(resp.Body)), resp.Header.Get("Content-Length"))
+	assert.Greater(t, len(resp.Body), 64<<10)
+	assert.Equal(t, 1, folderSyncStatus(t, resp))
+}
+
+// recordingTracer traces devices whose id starts with "Trace".
+type recordingTracer struct {
+	mu     sync.Mutex
+	traces []eas.Trace
+}
+
+func (rt *recordingTracer) Tracing(_ store.UserID, deviceID string) bool {
+	return strings.HasPrefix(deviceID, "Trace")
+}
+
+func (rt *recordingTracer) Record(_ context.Context, tr eas.Trace) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	rt.traces = append(rt.traces, tr)
+}
+
+func TestTracer(t *testing.T) {
+	t.Parallel()
+	rt := new(recordingTracer)
+	env := newEnv(t, newFakeAuth(), func(o *eas.Options) { o.Tracer = rt })
+	c := env.client("alice@example.com")
+	c.DeviceID = "Trace1"
+	ok := folderSync(t, c, "0")
+	refused := folderSync(t, c, "status")
+	c.DeviceID = "Other1"
+	folderSync(t, c, "0")
+
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	require.Len(t, rt.traces, 2, "only the traced device")
+	tr := rt.traces[0]
+	assert.Equal(t, "alice@example.com", tr.Address)
+	assert.Equal(t, "Trace1", tr.DeviceID)
+	assert.Equal(t, eas.CmdFolderSync, tr.Cmd)
+	assert.Equal(t, eas.Version161, tr.Version)
+	assert.Equal(t, folderSyncBody(t, "0"), tr.Request)
+	assert.Equal(t, ok.Body, tr.Response)
+	assert.Equal(t, http.StatusOK, tr.HTTPStatus)
+	assert.Zero(t, tr.Status)
+	assert.Equal(t, refused.Body, rt.traces[1].Response)
+	assert.Equal(t, eas.StatusSyncStateNotFound, rt.traces[1].Status)
+}
