@@ -67,6 +67,29 @@
 // MS-Server-ActiveSync (DefaultServerVersion). Every response carries MS-Server-ActiveSync
 // and Cache-Control: private; WBXML bodies are application/vnd.ms-sync.wbxml.
 //
+// Responses always carry Content-Length (MS-ASHTTP 2.2.2.1.2.3), never chunked encoding.
+// The request Content-Type is not checked for WBXML: Quirk(Windows Mail): it sends
+// application/vnd.ms-sync without ".wbxml"; only message/rfc822 changes how a body is read.
+//
 // Every request logs with cid, device_id, cmd and, once known, user attributes; handlers
-// get that logger as Request.Log.
+// get that logger as Request.Log. Options.Observe receives per-request metrics, and an
+// Options.Tracer records the raw exchanges of the devices an administrator traces (it
+// decodes and redacts before storing).
+//
+// # Adding a command
+//
+// Write a Handler that reads the request with the Decoder (Expect, Next, String, Skip) and
+// encodes the response with the Encoder; return &StatusError{Status: ...} where the command
+// answers a status (the command's own values, or a common one) and let every other error
+// through. Register it in cmd/easd with
+//
+//	srv.Handle(eas.Command{
+//		Code:    eas.CmdFolderSync,
+//		Handler: folderSync,
+//		Status:  eas.TopLevelStatus(wbxml.FolderHierarchyFolderSync, wbxml.FolderHierarchyStatus),
+//	})
+//
+// OPTIONS then lists it. Give every command that has a top-level Status element a
+// StatusWriter, so that 14.0+ clients get the common statuses in the body; set EmptyBody or
+// MIMEBody where the command allows them.
 package eas
