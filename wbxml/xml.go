@@ -44,8 +44,9 @@ var xmlBufPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); retur
 // so that one huge document does not pin its memory.
 const maxPooledXMLBuf = 1 << 20
 
-// ToXML writes doc as indented XML in the package's format. It validates the whole document
-// first and writes nothing if it is malformed; the error is then a *SyntaxError.
+// ToXML writes doc as indented XML in the package's format. It renders the whole document
+// into a buffer first and writes nothing if doc is malformed; the error is then a
+// *SyntaxError. Documents above DefaultMaxSize are refused with ErrTooLarge.
 func ToXML(w io.Writer, doc []byte) error {
 	bp := xmlBufPool.Get().(*[]byte)
 	out, err := AppendXML((*bp)[:0], doc)
@@ -72,9 +73,13 @@ type xmlElem struct {
 func AppendXML(dst, doc []byte) ([]byte, error) {
 	var d Decoder
 	d.Reset(doc)
-	var used uint32
-	var root Tag
-	for n := 0; ; n++ {
+	var used uint32 // code pages seen
+	var rootPage uint8
+	declAt := -1 // where the root's prefixed namespace declarations go, once all pages are known
+	b := append(dst, `<?xml version="1.0" encoding="utf-8"?>`+"\n"...)
+	var stack [MaxDepth]xmlElem
+	depth := 0
+	for {
 		tok, err := d.Next()
 		if err == io.EOF {
 			break
@@ -83,25 +88,10 @@ func AppendXML(dst, doc []byte) ([]byte, error) {
 			return dst, err
 		}
 		if tok.Kind == KindStart {
-			if n == 0 {
-				root = tok.Tag
+			if declAt < 0 {
+				rootPage = tok.Tag.Page()
 			}
 			used |= 1 << tok.Tag.Page()
-		}
-	}
-	rootPage := root.Page()
-
-	b := append(dst, `<?xml version="1.0" encoding="utf-8"?>`+"\n"...)
-	d.Reset(doc)
-	var stack [MaxDepth]xmlElem
-	depth := 0
-	for {
-		tok, err := d.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil { // cannot happen: the first pass accepted doc
-			return dst, err
 		}
 		var parent *xmlElem
 		if depth > 0 {
@@ -130,19 +120,11 @@ func AppendXML(dst, doc []byte) ([]byte, error) {
 				b = append(b, ':')
 			}
 			b = append(b, name...)
-			if parent == nil { // root: declare the namespaces
+			if parent == nil { // root: its namespace now, the others at the end
 				b = append(b, ` xmlns="`...)
 				b = append(b, pageNamespaces[rootPage]...)
 				b = append(b, '"')
-				for _, p := range pagesByPrefix {
-					if p != rootPage && used&(1<<p) != 0 {
-						b = append(b, " xmlns:"...)
-						b = append(b, pagePrefixes[p]...)
-						b = append(b, `="`...)
-						b = append(b, pageNamespaces[p]...)
-						b = append(b, '"')
-					}
-				}
+				declAt = len(b)
 			}
 			if !tok.Content {
 				b = append(b, "/>"...)
@@ -206,7 +188,35 @@ func AppendXML(dst, doc []byte) ([]byte, error) {
 			}
 		}
 	}
-	return b, nil
+	return insertDecls(b, declAt, used&^(1<<rootPage)), nil
+}
+
+// insertDecls inserts at b[at:] the xmlns:prefix declarations of the code pages in used, in
+// prefix order, moving the rest of b up. It does not allocate when b has room.
+func insertDecls(b []byte, at int, used uint32) []byte {
+	n := 0
+	for p := range numPages {
+		if used&(1<<p) != 0 {
+			n += len(` xmlns:=""`) + len(pagePrefixes[p]) + len(pageNamespaces[p])
+		}
+	}
+	if n == 0 {
+		return b
+	}
+	end := len(b)
+	b = append(b, make([]byte, n)...)
+	copy(b[at+n:], b[at:end])
+	w := b[at:at]
+	for _, p := range pagesByPrefix {
+		if used&(1<<p) != 0 {
+			w = append(w, " xmlns:"...)
+			w = append(w, pagePrefixes[p]...)
+			w = append(w, `="`...)
+			w = append(w, pageNamespaces[p]...)
+			w = append(w, '"')
+		}
+	}
+	return b
 }
 
 // qualifiedName returns the element name of t as AppendXML writes it; it allocates only for
