@@ -350,7 +350,7 @@ func (s *Server) post(c echo.Context) error {
 	if x.cmd.MaxBody > 0 {
 		limit = x.cmd.MaxBody
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), req.Body, limit))
+	body, err := readBody(http.MaxBytesReader(c.Response(), req.Body, limit), req.ContentLength, limit)
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			x.log.Info("request body too large", "limit", limit, "content_length", req.ContentLength)
@@ -362,7 +362,10 @@ func (s *Server) post(c echo.Context) error {
 	r.Body = body
 
 	dec := s.decoders.Get().(*wbxml.Decoder)
-	defer s.decoders.Put(dec)
+	defer func() {
+		dec.Reset(nil) // do not pin the body while pooled
+		s.decoders.Put(dec)
+	}()
 	dec.SetMaxSize(int(min(limit, math.MaxInt32)))
 	isMIME := x.cmd.MIMEBody && isMIMEType(r.ContentType)
 	switch {
@@ -402,6 +405,16 @@ func (s *Server) post(c echo.Context) error {
 		return x.handlerError(err)
 	}
 	return x.respond(enc)
+}
+
+// readBody reads a whole body, allocating once when the client announced its length.
+func readBody(r io.Reader, contentLength, limit int64) ([]byte, error) {
+	if contentLength <= 0 || contentLength > limit {
+		return io.ReadAll(r)
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, contentLength+bytes.MinRead))
+	_, err := buf.ReadFrom(r)
+	return buf.Bytes(), err
 }
 
 // checkWBXML walks body to its end, so that handlers see only well-formed WBXML. The walk does
