@@ -29,7 +29,9 @@
 //     AcceptableResponseSchema, an unparsable address: error 600. An
 //     AcceptableResponseSchema other than mobilesync 2006 or outlook 2006a:
 //     error 601. Errors are Autodiscover documents with HTTP 200, as
-//     Exchange sends them.
+//     Exchange sends them; Response is in the mobilesync namespace for
+//     mobilesync requests and in the base responseschema/2006 namespace
+//     otherwise.
 //   - Lenient parsing: elements are matched by local name, the XML
 //     declaration and namespaces may be missing, text/xml or any other
 //     Content-Type is accepted; the response schema is chosen by
@@ -40,8 +42,8 @@
 //   - Redirect: when the address's domain is in Options.Redirects and the
 //     address is not an account here, the answer is a redirect to
 //     local@target (mobilesync Action/Redirect, outlook Action redirectAddr
-//     with RedirectAddr) without authentication: the client's credentials
-//     belong to the other system. This tells an unauthenticated caller only
+//     with RedirectAddr) without checking the password (the request must
+//     still carry Basic credentials): they belong to the other system. This tells an unauthenticated caller only
 //     whether an address of a redirect domain has been moved here already.
 //   - Another user's address: answered only for the authenticated mailbox.
 //     Asking for any other address, existing or not, gives error 600
