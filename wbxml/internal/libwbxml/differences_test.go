@@ -4,8 +4,14 @@ package libwbxml_test
 
 import (
 	"errors"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/easd/easd/wbxml"
+	"github.com/easd/easd/wbxml/internal/libwbxml"
 )
 
 // Documented differences between package wbxml and libwbxml 0.11.8, found by
@@ -110,4 +116,64 @@ func switchPagesBeforeRoot(doc []byte) int {
 		n++
 	}
 	return n
+}
+
+// TestDocumentedDifferences pins each documented difference with a hand-made input: package
+// wbxml rejects it with the expected sentinel (or, for D6 with repeated SWITCH_PAGE, decodes
+// it), libwbxml accepts it, and the fuzz target's classifier names the difference.
+func TestDocumentedDifferences(t *testing.T) {
+	hdr := []byte{0x03, 0x01, 0x6A, 0x00}
+	doc := func(body ...byte) []byte { return append(append([]byte(nil), hdr...), body...) }
+	deep := doc()
+	for range wbxml.MaxDepth + 1 {
+		deep = append(deep, 0x45) // AirSync:Sync with content
+	}
+	for range wbxml.MaxDepth + 1 {
+		deep = append(deep, 0x01)
+	}
+	tests := []struct {
+		name string
+		doc  []byte
+		ours error // nil: package wbxml accepts
+		want string
+	}{
+		{"WBXML 1.2", []byte{0x02, 0x01, 0x6A, 0x00, 0x45, 0x01}, wbxml.ErrHeader, "D1"},
+		{"ISO-8859-1", []byte{0x03, 0x01, 0x04, 0x00, 0x45, 0x01}, wbxml.ErrHeader, "D1"},
+		{"undefined tag", doc(0x45, 0x7F, 0x01, 0x01), wbxml.ErrUnknownTag, "D2"},
+		{"undefined page", doc(0x45, 0x00, 0x1E, 0x05, 0x01), wbxml.ErrUnknownPage, "D2"},
+		{"ENTITY", doc(0x45, 0x02, 0x41, 0x01), wbxml.ErrUnsupported, "D3"},
+		{"too deep", deep, wbxml.ErrTooDeep, "D4"},
+		{"bytes after the root", doc(0x05, 0x30), wbxml.ErrStructure, "D5"},
+		{"END as root", doc(0x01, 0x30), wbxml.ErrStructure, "D6"},
+		{"two SWITCH_PAGE before the root", doc(0x00, 0x00, 0x00, 0x00, 0x20), nil, "D6"},
+		{"mb_u_int32 overflow", []byte{0x03, 0x90, 0x80, 0x80, 0x80, 0x01, 0x6A, 0x00, 0x05}, wbxml.ErrMBUint32, "D7"},
+		{"STR_T past an empty string table", doc(0x58, 0x83, 0x00, 0x01), wbxml.ErrStructure, "D8"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ours, oerr := ourStream(tc.doc)
+			lib, lerr := libStream(tc.doc)
+			require.NoError(t, lerr, "libwbxml accepts it")
+			var got string
+			if tc.ours == nil {
+				require.NoError(t, oerr)
+				require.NotEmpty(t, diff(ours, lib), "the streams differ")
+				got = bothAcceptDiffer(tc.doc, ours, lib)
+			} else {
+				require.ErrorIs(t, oerr, tc.ours)
+				got = onlyLibwbxmlAccepts(tc.doc, oerr, lib)
+			}
+			assert.True(t, strings.HasPrefix(got, tc.want+" "), "classified as %q, want %s", got, tc.want)
+		})
+	}
+
+	t.Run("L1 ENTITY code that aborts libwbxml", func(t *testing.T) {
+		in := doc(0x45, 0x02, 0x88, 0x80, 0x80, 0x80, 0x00, 0x01)
+		_, err := libwbxml.Decode(in)
+		require.ErrorIs(t, err, libwbxml.ErrWouldAbort)
+		_, err = libwbxml.Encode(in)
+		require.ErrorIs(t, err, libwbxml.ErrWouldAbort)
+		_, err = ourStream(in)
+		require.ErrorIs(t, err, wbxml.ErrUnsupported)
+	})
 }
