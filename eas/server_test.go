@@ -715,3 +715,76 @@ func TestTracer(t *testing.T) {
 	assert.Equal(t, refused.Body, rt.traces[1].Response)
 	assert.Equal(t, eas.StatusSyncStateNotFound, rt.traces[1].Status)
 }
+
+func TestMIMEBodyAndRawResponse(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t, newFakeAuth())
+	got := make(chan *eas.Request, 1)
+	env.srv.Handle(eas.Command{
+		Code: eas.CmdSendMail, MIMEBody: true,
+		Handler: func(_ context.Context, r *eas.Request, _ *wbxml.Decoder, _ *wbxml.Encoder) error {
+			got <- r
+			return nil
+		},
+	})
+	env.srv.Handle(eas.Command{
+		Code: eas.CmdGetAttachment,
+		Handler: func(_ context.Context, r *eas.Request, _ *wbxml.Decoder, _ *wbxml.Encoder) error {
+			r.Response = eas.Response{
+				Header:      http.Header{"X-Test": {"attachment"}},
+				ContentType: "image/png",
+				Body:        []byte("\x89PNG"),
+			}
+			return nil
+		},
+		EmptyBody: true,
+	})
+	c := env.client("alice@example.com")
+	c.Version = eas.Version121
+	mimeMsg := []byte("From: alice@example.com\r\nTo: bob@example.com\r\nSubject: hi\r\n\r\nhello\r\n")
+	resp, err := c.Do(t.Context(), &easclient.Request{Cmd: eas.CmdSendMail, SaveInSent: true,
+		Body: mimeMsg, ContentType: "message/rfc822"})
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	r := <-got
+	assert.Equal(t, mimeMsg, r.Body)
+	assert.True(t, r.SaveInSent)
+	assert.Equal(t, "message/rfc822", r.ContentType)
+
+	// A MIME body to a command that does not take one is checked as WBXML.
+	resp, err = c.Do(t.Context(), &easclient.Request{Cmd: eas.CmdFolderSync, Body: mimeMsg, ContentType: "message/rfc822"})
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+
+	resp, err = c.Do(t.Context(), &easclient.Request{Cmd: eas.CmdGetAttachment, AttachmentName: "5:1:0"})
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "image/png", resp.Header.Get("Content-Type"))
+	assert.Equal(t, "attachment", resp.Header.Get("X-Test"))
+	assert.Equal(t, "4", resp.Header.Get("Content-Length"))
+	assert.Equal(t, []byte("\x89PNG"), resp.Body)
+}
+
+func TestHandlerCancelled(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t, newFakeAuth())
+	started := make(chan struct{})
+	env.srv.Handle(eas.Command{
+		Code: eas.CmdSync, EmptyBody: true,
+		Handler: func(ctx context.Context, _ *eas.Request, _ *wbxml.Decoder, _ *wbxml.Encoder) error {
+			close(started)
+			<-ctx.Done() // a long poll, as Sync with Wait does
+			return fmt.Errorf("wait for changes: %w", ctx.Err())
+		},
+	})
+	ctx, cancel := context.WithCancel(t.Context())
+	go func() {
+		<-started
+		cancel()
+	}()
+	_, err := env.client("alice@example.com").Do(ctx, &easclient.Request{Cmd: eas.CmdSync})
+	require.ErrorIs(t, err, context.Canceled)
+	require.Eventually(t, func() bool { return strings.Contains(env.logs.String(), "request cancelled") },
+		5*time.Second, 10*time.Millisecond)
+	assert.NotContains(t, env.logs.String(), "command failed")
+}
