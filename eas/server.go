@@ -495,11 +495,12 @@ var emptyDoc = func() []byte {
 	return append([]byte(nil), enc.Bytes()...)
 }()
 
-// refuse answers with a protocol status: in the command's Status element for 14.0 and later
-// when the command has a StatusWriter, as Status.HTTPStatus otherwise (MS-ASCMD 2.2.2: 2.5,
-// 12.0 and 12.1 get the HTTP status instead).
+// refuse answers with a protocol status in the command's Status element, when the command has
+// a StatusWriter. A common status (101-177) goes there only for 14.0 and later; before, the
+// HTTP status from Status.HTTPStatus stands in for it (MS-ASCMD 2.2.2: 2.5, 12.0 and 12.1 get
+// the HTTP status instead). Command-specific statuses (1-99) exist in every version.
 func (x *exchange) refuse(st Status) error {
-	if x.cmd == nil || x.cmd.Status == nil || x.r.Version < Version140 {
+	if x.cmd == nil || x.cmd.Status == nil || st.IsCommon() && x.r.Version < Version140 {
 		return x.http(st.HTTPStatus())
 	}
 	enc := x.s.encoders.Get().(*wbxml.Encoder)

@@ -181,6 +181,9 @@ func (env *testEnv) registerTestCommands() {
 				return errors.New("database on fire")
 			case "status":
 				return &eas.StatusError{Status: eas.StatusSyncStateNotFound, Err: errors.New("no such key")}
+			case "badkey":
+				// MS-ASCMD 2.2.3.177.5: FolderSync status 9, invalid synchronization key.
+				return &eas.StatusError{Status: 9, Err: errors.New("unknown key")}
 			case "big":
 				// A response far larger than net/http's buffer, which would otherwise go
 				// out chunked.
@@ -550,6 +553,14 @@ func TestRequestErrors(t *testing.T) {
 		{"handler status", func(c *easclient.Client, r *easclient.Request) {
 			r.Body = folderSyncBody(t, "status")
 		}, http.StatusOK, 132, "command status"},
+		{"command-specific status 12.1", func(c *easclient.Client, r *easclient.Request) {
+			c.Version = eas.Version121
+			r.Body = folderSyncBody(t, "badkey")
+		}, http.StatusOK, 9, "unknown key"},
+		{"common status 12.1", func(c *easclient.Client, r *easclient.Request) {
+			c.Version = eas.Version121
+			r.Body = folderSyncBody(t, "status")
+		}, http.StatusInternalServerError, 0, "no such key"},
 		{"handler error", func(c *easclient.Client, r *easclient.Request) {
 			r.Body = folderSyncBody(t, "fail")
 		}, http.StatusOK, 110, "database on fire"},
