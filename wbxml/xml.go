@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -204,7 +205,7 @@ func insertDecls(b []byte, at int, used uint32) []byte {
 		return b
 	}
 	end := len(b)
-	b = append(b, make([]byte, n)...)
+	b = slices.Grow(b, n)[:end+n]
 	copy(b[at+n:], b[at:end])
 	w := b[at:at]
 	for _, p := range pagesByPrefix {
