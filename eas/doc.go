@@ -25,6 +25,11 @@
 //     credentials: 401 with WWW-Authenticate: Basic realm="easd". user@domain logs in as
 //     is; "user" and "DOMAIN\user" log in as user@Options.DefaultDomain (the NetBIOS domain
 //     is ignored: one organisation, one mail domain for short names). Wrong password: 401.
+//     When the Authenticator can also look accounts up (UserLookup, as *store.Store can), a
+//     verified password is remembered for Options.CredentialTTL (default 5 min) as an HMAC
+//     under a per-process key, so a device's every Sync and Ping does not pay the argon2id
+//     KDF; the account is still read on every request, so disabling it acts at once, while a
+//     changed password stops the old one only when its entry expires.
 //  3. Throttle failed logins, per client address (IPv6 per /64) and per account, each in a
 //     sliding window (defaults: 10 per address in 5 min, 20 per account in 15 min). Over
 //     budget: HTTP 429 with Retry-After, before the password is even checked, so a guessing

@@ -128,6 +128,11 @@ type Options struct {
 	// AllowPlainHTTP accepts credentials on requests that did not arrive over TLS. Set it only
 	// behind a TLS-terminating proxy on a trusted network; otherwise such requests get 403.
 	AllowPlainHTTP bool
+	// CredentialTTL is how long a verified password is remembered, when Auth also implements
+	// UserLookup (the account is still read on every request). A password change stops the
+	// old password within this time. Zero: DefaultCredentialTTL; negative: no cache. The
+	// cache uses Throttle.Now as its clock.
+	CredentialTTL time.Duration
 	// Tracer, if set, records the exchanges of the devices it is tracing.
 	Tracer Tracer
 	// Observe, if set, is called after every POST with the command ("" if the query did not
@@ -147,6 +152,8 @@ type Server struct {
 	plainOK  bool
 	observe  func(string, int, Status, time.Duration)
 	tracer   Tracer
+	lookup   UserLookup // nil: no credential cache
+	creds    *credCache
 	throttle *throttle
 
 	commands [256]*Command
@@ -174,6 +181,17 @@ func New(opts Options) *Server {
 	}
 	if s.gate == nil {
 		s.gate = PassGate{}
+	}
+	if l, ok := opts.Auth.(UserLookup); ok && opts.CredentialTTL >= 0 {
+		ttl := opts.CredentialTTL
+		if ttl == 0 {
+			ttl = DefaultCredentialTTL
+		}
+		now := opts.Throttle.Now
+		if now == nil {
+			now = time.Now
+		}
+		s.lookup, s.creds = l, newCredCache(ttl, now)
 	}
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBodySize
@@ -586,8 +604,23 @@ func (s *Server) authenticate(c echo.Context, log *slog.Logger) (store.User, int
 		u   store.User
 		err = store.ErrBadCredentials
 	)
-	if mapped {
+	cached := false
+	if mapped && s.creds != nil && s.creds.has(addr, pass) {
+		// Verified recently: read the account afresh instead of running the KDF again.
+		if u, err = s.lookup.UserByAddress(req.Context(), addr); err == nil {
+			cached = true
+			if u.Disabled {
+				err = store.ErrUserDisabled
+			}
+		} else {
+			s.creds.forget(addr, pass)
+		}
+	}
+	if mapped && !cached {
 		u, err = s.auth.Authenticate(req.Context(), addr, pass)
+		if s.creds != nil && (err == nil || errors.Is(err, store.ErrUserDisabled)) {
+			s.creds.add(addr, pass)
+		}
 	}
 	switch {
 	case err == nil:
