@@ -114,12 +114,8 @@ func AppendXML(dst, doc []byte) ([]byte, error) {
 			if !flat {
 				b = appendIndent(b, depth)
 			}
+			name := qualifiedName(tok.Tag, rootPage)
 			b = append(b, '<')
-			name := tok.Tag.Name()
-			if p := tok.Tag.Page(); p != rootPage {
-				b = append(b, pagePrefixes[p]...)
-				b = append(b, ':')
-			}
 			b = append(b, name...)
 			if parent == nil { // root: its namespace now, the others at the end
 				b = append(b, ` xmlns="`...)
@@ -134,9 +130,7 @@ func AppendXML(dst, doc []byte) ([]byte, error) {
 				}
 				continue
 			}
-			stack[depth] = xmlElem{pending: true, flat: flat}
-			// The qualified name is needed again at the end tag: keep where it starts.
-			stack[depth].name = qualifiedName(tok.Tag, rootPage)
+			stack[depth] = xmlElem{name: name, pending: true, flat: flat}
 			depth++
 		case KindString, KindOpaque:
 			e := parent
@@ -220,8 +214,8 @@ func insertDecls(b []byte, at int, used uint32) []byte {
 	return b
 }
 
-// qualifiedName returns the element name of t as AppendXML writes it; it allocates only for
-// tags outside the root's code page, and only the prefix and name joined.
+// qualifiedName returns the element name of t as AppendXML writes it: the bare name on the
+// root's code page, "prefix:Name" on the others. It does not allocate.
 func qualifiedName(t Tag, rootPage uint8) string {
 	if t.Page() == rootPage {
 		return t.Name()
