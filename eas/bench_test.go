@@ -51,6 +51,9 @@ func BenchmarkDispatch(b *testing.B) {
 		Code:   eas.CmdFolderSync,
 		Status: eas.TopLevelStatus(wbxml.FolderHierarchyFolderSync, wbxml.FolderHierarchyStatus),
 		Handler: func(_ context.Context, _ *eas.Request, dec *wbxml.Decoder, enc *wbxml.Encoder) error {
+			if _, err := dec.Expect(wbxml.FolderHierarchyFolderSync); err != nil {
+				return err
+			}
 			if err := dec.Skip(); err != nil {
 				return err
 			}
@@ -68,6 +71,12 @@ func BenchmarkDispatch(b *testing.B) {
 	enc.String(wbxml.FolderHierarchySyncKey, "0")
 	enc.End()
 	body := string(enc.Bytes())
+	enc.Reset(nil)
+	enc.Start(wbxml.FolderHierarchyFolderSync)
+	enc.Int(wbxml.FolderHierarchyStatus, 1)
+	enc.String(wbxml.FolderHierarchySyncKey, "1")
+	enc.End()
+	want := enc.Bytes()
 	target := eas.Path + "?Cmd=FolderSync&User=alice%40example.com&DeviceId=Bench1&DeviceType=iPhone"
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
@@ -78,8 +87,8 @@ func BenchmarkDispatch(b *testing.B) {
 		req.Header.Set("Content-Type", eas.ContentTypeWBXML)
 		w := httptest.NewRecorder()
 		e.ServeHTTP(w, req)
-		if w.Code != http.StatusOK {
-			b.Fatal(w.Code)
+		if w.Code != http.StatusOK || w.Body.Len() != len(want) {
+			b.Fatal(w.Code, w.Body.Bytes())
 		}
 	}
 }
