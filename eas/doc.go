@@ -73,6 +73,9 @@
 // and Cache-Control: private; WBXML bodies are application/vnd.ms-sync.wbxml.
 //
 // Responses always carry Content-Length (MS-ASHTTP 2.2.2.1.2.3), never chunked encoding.
+// Bodies of 1 KiB and more are gzipped for clients that send Accept-Encoding: gzip (iOS,
+// Android and Nine do), with Content-Encoding (MS-ASHTTP 2.2.2.1.2.2); Options
+// .DisableCompression turns that off. MS-ASHTTP defines no response header specific to 16.x.
 // The request Content-Type is not checked for WBXML: Quirk(Windows Mail): it sends
 // application/vnd.ms-sync without ".wbxml"; only message/rfc822 changes how a body is read.
 //

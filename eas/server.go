@@ -2,6 +2,7 @@ package eas
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -133,6 +134,8 @@ type Options struct {
 	// old password within this time. Zero: DefaultCredentialTTL; negative: no cache. The
 	// cache uses Throttle.Now as its clock.
 	CredentialTTL time.Duration
+	// DisableCompression turns off gzip for responses to clients that accept it.
+	DisableCompression bool
 	// Tracer, if set, records the exchanges of the devices it is tracing.
 	Tracer Tracer
 	// Observe, if set, is called after every POST with the command ("" if the query did not
@@ -152,6 +155,8 @@ type Server struct {
 	plainOK  bool
 	observe  func(string, int, Status, time.Duration)
 	tracer   Tracer
+	noGzip   bool
+	gzips    sync.Pool  // *gzipBuf
 	lookup   UserLookup // nil: no credential cache
 	creds    *credCache
 	throttle *throttle
@@ -177,6 +182,7 @@ func New(opts Options) *Server {
 		plainOK:  opts.AllowPlainHTTP,
 		observe:  opts.Observe,
 		tracer:   opts.Tracer,
+		noGzip:   opts.DisableCompression,
 		throttle: newThrottle(opts.Throttle),
 	}
 	if s.gate == nil {
@@ -204,6 +210,7 @@ func New(opts Options) *Server {
 	s.cidBase = binary.LittleEndian.Uint64(b[:]) >> 16 // room to count without wrapping
 	s.decoders.New = func() any { return wbxml.NewDecoder(nil) }
 	s.encoders.New = func() any { return wbxml.NewEncoder(make([]byte, 0, 4096)) }
+	s.gzips.New = func() any { return new(gzipBuf) }
 	return s
 }
 
@@ -541,8 +548,68 @@ func (x *exchange) body(contentType string, b []byte) error {
 	if x.trace {
 		x.respBody = bytes.Clone(b) // b may be a pooled buffer, reused once we return
 	}
-	x.c.Response().Header().Set("Content-Length", strconv.Itoa(len(b)))
+	h := x.c.Response().Header()
+	if !x.s.noGzip && len(b) >= minGzipSize && acceptsGzip(x.c.Request().Header) {
+		// MS-ASHTTP 2.2.2.1.2.2: Content-Encoding when the body is compressed. Big FolderSync
+		// and Sync answers shrink several times over, which matters on mobile networks.
+		gz := x.s.gzips.Get().(*gzipBuf)
+		defer func() {
+			if gz.buf.Cap() <= maxPooledEncoder {
+				x.s.gzips.Put(gz)
+			}
+		}()
+		if z, err := gz.compress(b); err == nil {
+			h.Set("Content-Encoding", "gzip")
+			b = z
+		}
+	}
+	h.Add("Vary", "Accept-Encoding")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
 	return x.c.Blob(http.StatusOK, contentType, b)
+}
+
+// minGzipSize is the smallest response body worth compressing.
+const minGzipSize = 1024
+
+// gzipBuf is a reusable gzip writer and its output buffer.
+type gzipBuf struct {
+	buf bytes.Buffer
+	w   *gzip.Writer
+}
+
+func (g *gzipBuf) compress(b []byte) ([]byte, error) {
+	g.buf.Reset()
+	if g.w == nil {
+		g.w = gzip.NewWriter(&g.buf)
+	} else {
+		g.w.Reset(&g.buf)
+	}
+	if _, err := g.w.Write(b); err != nil {
+		return nil, err
+	}
+	if err := g.w.Close(); err != nil {
+		return nil, err
+	}
+	return g.buf.Bytes(), nil
+}
+
+// acceptsGzip reports whether the request's Accept-Encoding lists gzip with a non-zero q.
+func acceptsGzip(h http.Header) bool {
+	for _, v := range h.Values("Accept-Encoding") {
+		for part := range strings.SplitSeq(v, ",") {
+			coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+			if !strings.EqualFold(strings.TrimSpace(coding), "gzip") {
+				continue
+			}
+			q, ok := strings.CutPrefix(strings.ReplaceAll(params, " ", ""), "q=")
+			if !ok {
+				return true
+			}
+			f, err := strconv.ParseFloat(q, 64)
+			return err == nil && f > 0
+		}
+	}
+	return false
 }
 
 // http answers with an HTTP status and no body.

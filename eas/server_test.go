@@ -2,9 +2,11 @@ package eas_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -677,10 +679,45 @@ func (zeroGate) Admit(context.Context, *eas.Request) (eas.Decision, error) {
 func TestLargeResponseHasContentLength(t *testing.T) {
 	t.Parallel()
 	env := newEnv(t, newFakeAuth())
-	resp := folderSync(t, env.client("alice@example.com"), "big")
-	require.Equal(t, http.StatusOK, resp.StatusCode)
-	assert.Equal(t, fmt.Sprint(len(resp.Body)), resp.Header.Get("Content-Length"))
-	assert.Greater(t, len(resp.Body), 64<<10)
+	c := env.client("alice@example.com")
+	// An explicit Accept-Encoding keeps net/http from decompressing behind our back.
+	for _, enc := range []string{"identity", "gzip, deflate, br"} {
+		t.Run(enc, func(t *testing.T) {
+			resp, err := c.Do(t.Context(), &easclient.Request{Cmd: eas.CmdFolderSync, Body: folderSyncBody(t, "big"),
+				Header: http.Header{"Accept-Encoding": {enc}}})
+			require.NoError(t, err)
+			require.Equal(t, http.StatusOK, resp.StatusCode)
+			assert.Equal(t, fmt.Sprint(len(resp.Body)), resp.Header.Get("Content-Length"))
+			if enc == "identity" {
+				assert.Empty(t, resp.Header.Get("Content-Encoding"))
+			} else {
+				// MS-ASHTTP 2.2.2.1.2.2: compressed, and says so.
+				require.Equal(t, "gzip", resp.Header.Get("Content-Encoding"))
+				assert.Less(t, len(resp.Body), 1<<10)
+				zr, err := gzip.NewReader(bytes.NewReader(resp.Body))
+				require.NoError(t, err)
+				resp.Body, err = io.ReadAll(zr)
+				require.NoError(t, err)
+			}
+			assert.Greater(t, len(resp.Body), 64<<10)
+			assert.Equal(t, 1, folderSyncStatus(t, resp))
+		})
+	}
+	// Small answers are not worth compressing.
+	resp, err := c.Do(t.Context(), &easclient.Request{Cmd: eas.CmdFolderSync, Body: folderSyncBody(t, "0"),
+		Header: http.Header{"Accept-Encoding": {"gzip"}}})
+	require.NoError(t, err)
+	assert.Empty(t, resp.Header.Get("Content-Encoding"))
+	assert.Equal(t, 1, folderSyncStatus(t, resp))
+}
+
+func TestCompressionDisabled(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t, newFakeAuth(), func(o *eas.Options) { o.DisableCompression = true })
+	resp, err := env.client("alice@example.com").Do(t.Context(), &easclient.Request{Cmd: eas.CmdFolderSync,
+		Body: folderSyncBody(t, "big"), Header: http.Header{"Accept-Encoding": {"gzip"}}})
+	require.NoError(t, err)
+	assert.Empty(t, resp.Header.Get("Content-Encoding"))
 	assert.Equal(t, 1, folderSyncStatus(t, resp))
 }
 
