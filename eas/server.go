@@ -39,8 +39,9 @@ const DefaultMaxBodySize = 20 << 20
 
 // DefaultServerVersion is the MS-Server-ActiveSync header when Options.ServerVersion is "".
 // MS-ASHTTP 2.2.2.1.2 calls it the version of the server that handled the request and gives
-// "15.1" as its example: the build of Exchange 2016, the first Exchange to offer protocol 16.1.
-// Clients are told not to trigger on it (MS-ASHTTP 4: "not trigger on the build number").
+// "15.1" as its example: the build of Exchange 2016, which returns 16.1 in
+// MS-ASProtocolVersions (MS-ASHTTP 6, Product Behavior). Clients are told not to trigger on it
+// (MS-ASHTTP 4, OPTIONS example).
 const DefaultServerVersion = "15.1"
 
 // Realm is the realm of the Basic challenge.
@@ -94,7 +95,7 @@ type Trace struct {
 	DeviceType         string
 	Cmd                CommandCode
 	Version            Version
-	Request            []byte // request body ("" if refused before it was read)
+	Request            []byte // request body; nil if refused before it was read
 	RequestContentType string
 	Response           []byte // response body; nil for an HTTP status without body
 	HTTPStatus         int
