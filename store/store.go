@@ -186,9 +186,11 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	db, err := gorm.Open(dialector, &gorm.Config{
 		Logger:                 logger.Discard,
 		SkipDefaultTransaction: true, // every write path opens its own transaction
-		PrepareStmt:            true,
-		TranslateError:         true, // unique violations become gorm.ErrDuplicatedKey on both drivers
-		NowFunc:                func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
+		// No PrepareStmt: gorm's statement cache starts a goroutine that
+		// outlives Close, and pgx already caches prepared statements per
+		// connection.
+		TranslateError: true, // unique violations become gorm.ErrDuplicatedKey on both drivers
+		NowFunc:        func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s database: %w", d, err)
