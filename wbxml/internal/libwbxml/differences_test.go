@@ -101,8 +101,48 @@ func bothAcceptDiffer(doc []byte, ours, lib []item) string {
 		// libwbxml reads the second one's 0x00 as the root tag.
 		return "D6 several SWITCH_PAGE before the root"
 	}
+	if splitDataUnderAdd(doc) {
+		// L3: libwbxml's tree builder applies a SyncML hack in every language: content of an
+		// element named Data whose grandparent is named Add or Replace goes into a CDATA
+		// node, and when it arrives as two or more strings the elements after it end up
+		// inside Data. (No EAS document has Data there: its grandparents are ApplicationData,
+		// Fetch, Policies, Recipient, Properties.)
+		return "L3 tree builder's SyncML hack on Data under Add"
+	}
 	return ""
 }
+
+// splitDataUnderAdd reports whether doc, which package wbxml accepts, has an element named
+// Data with two or more content tokens whose grandparent is named Add or Replace.
+func splitDataUnderAdd(doc []byte) bool {
+	d := wbxml.NewDecoder(doc)
+	var names []string
+	pieces := 0
+	for {
+		tok, err := d.Next()
+		if err != nil {
+			return false
+		}
+		switch tok.Kind {
+		case wbxml.KindStart:
+			pieces = 0
+			if tok.Content {
+				names = append(names, tok.Tag.Name())
+			}
+		case wbxml.KindString, wbxml.KindOpaque:
+			pieces++
+			n := len(names)
+			if pieces >= 2 && n >= 3 && names[n-1] == "Data" && isAddOrReplace(names[n-3]) {
+				return true
+			}
+		case wbxml.KindEnd:
+			pieces = 0
+			names = names[:len(names)-1]
+		}
+	}
+}
+
+func isAddOrReplace(name string) bool { return name == "Add" || name == "Replace" }
 
 // switchPagesBeforeRoot counts the SWITCH_PAGE tokens between the header and the root tag
 // of a document package wbxml accepts.
@@ -146,6 +186,9 @@ func TestDocumentedDifferences(t *testing.T) {
 		{"bytes after the root", doc(0x05, 0x30), wbxml.ErrStructure, "D5"},
 		{"END as root", doc(0x01, 0x30), wbxml.ErrStructure, "D6"},
 		{"two SWITCH_PAGE before the root", doc(0x00, 0x00, 0x00, 0x00, 0x20), nil, "D6"},
+		// Sync > AirSyncBase Add > Preview > Data holding "a", "b", then a second Preview:
+		// libwbxml puts that Preview inside Data.
+		{"split Data under Add", doc(0x45, 0x00, 0x11, 0x5C, 0x58, 0x4B, 0x03, 'a', 0x00, 0x03, 'b', 0x00, 0x01, 0x58, 0x01, 0x01, 0x01, 0x01), nil, "L3"},
 		{"mb_u_int32 overflow", []byte{0x03, 0x90, 0x80, 0x80, 0x80, 0x01, 0x6A, 0x00, 0x05}, wbxml.ErrMBUint32, "D7"},
 		{"STR_T past an empty string table", doc(0x58, 0x83, 0x00, 0x01), wbxml.ErrStructure, "D8"},
 	}

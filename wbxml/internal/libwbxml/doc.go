@@ -41,7 +41,7 @@
 //   - D8 libwbxml resolves a STR_T index outside the string table to some other string.
 //
 // No input was found that package wbxml accepts and libwbxml rejects, nor one both accept
-// with different tokens apart from D6.
+// with different tokens apart from D6 and L3.
 //
 // Defects of libwbxml 0.11.8 met on the way:
 //
@@ -49,6 +49,10 @@
 //     process; Decode and Encode refuse such input with ErrWouldAbort.
 //   - L2 wbxml_tree_to_wbxml writes every text node as an inline string, so binary OPAQUE
 //     data holding 0x00 is truncated at the first NUL (TestLibwbxmlEncodingDecodesAlike).
+//   - L3 the tree builder applies a SyncML hack in every language: the content of an element
+//     named Data whose grandparent is named Add or Replace goes into a CDATA node, and
+//     if it arrives as two or more strings the following elements end up inside Data. No EAS
+//     document puts Data there, so real traffic is not affected.
 //
 // Debian's libwbxml2-dev installs no headers for the tree and parser APIs; shim.h declares
 // the few structures and functions used, matching libwbxml 0.11.8's ABI.
