@@ -102,8 +102,9 @@ func ParseRequest(rawQuery string, h http.Header) (*Request, error) {
 	}
 	// MS-ASHTTP 2.2.1.1.2.4: User-Agent is optional.
 	r.UserAgent = h.Get("User-Agent")
+	// The header names below are written canonically so that Get does not allocate.
 	// MS-ASHTTP 2.2.1.1.2.5: T asks for multipart; absent or F means inline.
-	if v := h.Get("MS-ASAcceptMultiPart"); v != "" {
+	if v := h.Get("Ms-Asacceptmultipart"); v != "" {
 		b, err := parseTF(v)
 		if err != nil {
 			return nil, fmt.Errorf("%w: MS-ASAcceptMultiPart %q", ErrBadQuery, v)
@@ -112,7 +113,7 @@ func ParseRequest(rawQuery string, h http.Header) (*Request, error) {
 	}
 	// MS-ASHTTP 2.2.1.1.2.8: the header SHOULD NOT be used with the base64 form, whose field
 	// wins when both are present.
-	if v := h.Get("X-MS-PolicyKey"); v != "" && !(r.Base64 && r.HasPolicyKey) {
+	if v := h.Get("X-Ms-Policykey"); v != "" && !(r.Base64 && r.HasPolicyKey) {
 		k, err := parsePolicyKey(v)
 		if err != nil {
 			return nil, err
@@ -123,7 +124,7 @@ func ParseRequest(rawQuery string, h http.Header) (*Request, error) {
 		return r, nil
 	}
 	// MS-ASHTTP 2.2.1.1.2.6: required with the plain query.
-	v := h.Get("MS-ASProtocolVersion")
+	v := h.Get("Ms-Asprotocolversion")
 	if v == "" {
 		return nil, fmt.Errorf("%w: no MS-ASProtocolVersion header", ErrBadQuery)
 	}
@@ -335,10 +336,11 @@ func (br *binReader) byte(field string) (byte, error) {
 
 // lenBytes reads a one-byte length and that many bytes, aliasing the input.
 func (br *binReader) lenBytes(field string) ([]byte, error) {
-	n, err := br.byte(field + " length")
-	if err != nil {
-		return nil, err
+	if br.off >= len(br.b) {
+		return nil, fmt.Errorf("%s length missing at offset %d", field, br.off)
 	}
+	n := br.b[br.off]
+	br.off++
 	if int(n) > len(br.b)-br.off {
 		return nil, fmt.Errorf("%s length %d exceeds the %d bytes left at offset %d", field, n, len(br.b)-br.off, br.off-1)
 	}
