@@ -1,9 +1,11 @@
 package store_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -258,5 +260,58 @@ func TestBlobDedup(t *testing.T) {
 		assert.Equal(t, raw, body)
 		_, err = s.ItemBody(ctx, a.ID)
 		assert.ErrorIs(t, err, store.ErrNotFound)
+		assert.Equal(t, int64(2), countRows(t, s, "blobs"))
+
+		// The last reference going takes the blob with it.
+		require.NoError(t, s.DeleteItem(ctx, b.ID))
+		require.NoError(t, s.DeleteItem(ctx, c.ID))
+		assert.Equal(t, int64(1), countRows(t, s, "blobs"))
+		body, err = s.ItemBody(ctx, other.ID)
+		require.NoError(t, err)
+		assert.Equal(t, readTestdata(t, "latin1.eml"), body)
+
+		// So does deleting a folder, except for blobs shared elsewhere.
+		f, err := s.CreateFolder(ctx, other.Mailbox, 0, "Archive", store.FolderUserMail)
+		require.NoError(t, err)
+		_, err = s.AppendMessage(ctx, f.ID, raw, store.AppendOptions{})
+		require.NoError(t, err)
+		_, err = s.AppendMessage(ctx, f.ID, readTestdata(t, "latin1.eml"), store.AppendOptions{})
+		require.NoError(t, err)
+		assert.Equal(t, int64(2), countRows(t, s, "blobs"))
+		require.NoError(t, s.DeleteFolder(ctx, f.ID))
+		assert.Equal(t, int64(1), countRows(t, s, "blobs"), "latin1.eml is still in carol's Inbox")
+		body, err = s.ItemBody(ctx, other.ID)
+		require.NoError(t, err)
+		assert.Equal(t, readTestdata(t, "latin1.eml"), body)
+		require.NoError(t, s.Check(ctx))
+	})
+}
+
+// TestDeleteRacesDeliveryOfSameContent deletes the only item holding a
+// blob while the same content is delivered elsewhere: the delivery must
+// not fail or end up without its blob.
+func TestDeleteRacesDeliveryOfSameContent(t *testing.T) {
+	t.Parallel()
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		ctx := t.Context()
+		bob := newUser(t, s, "bob@example.org")
+		carol := newUser(t, s, "carol@example.org")
+		for i := range 15 {
+			raw := msg(fmt.Sprint("shared ", i))
+			it, err := s.Deliver(ctx, bob.Address, raw)
+			require.NoError(t, err)
+			var wg sync.WaitGroup
+			var delErr, delivErr error
+			var delivered store.Item
+			wg.Go(func() { delErr = s.DeleteItem(ctx, it.ID) })
+			wg.Go(func() { delivered, delivErr = s.Deliver(ctx, carol.Address, raw) })
+			wg.Wait()
+			require.NoError(t, delErr)
+			require.NoError(t, delivErr)
+			body, err := s.ItemBody(ctx, delivered.ID)
+			require.NoError(t, err)
+			require.Equal(t, raw, body)
+		}
+		require.NoError(t, s.Check(ctx))
 	})
 }

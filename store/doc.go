@@ -54,8 +54,10 @@
 // to many users is stored once). They live in the database rather than in
 // files so that the blob, the item and the change row commit or roll back
 // together: a crash or SIGKILL mid-delivery cannot leave an item pointing
-// at a missing file or a file no item references. Blobs are not yet
-// garbage-collected when their last item goes. Header fields and a text
+// at a missing file or a file no item references. The transaction that
+// deletes the last item referring to a blob deletes the blob (an append
+// racing with it on identical content retries on the foreign-key
+// violation). Header fields and a text
 // preview are parsed once at delivery (go-message) and stored in item
 // columns.
 //

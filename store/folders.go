@@ -215,7 +215,7 @@ func (s *Store) RenameFolder(ctx context.Context, id FolderID, parent FolderID, 
 // children before parents; the items go without item tombstones, as a
 // client that learns a folder is gone drops its contents (MS-ASCMD
 // FolderDelete, RFC 9051 DELETE). Default folders cannot be deleted
-// (ErrConflict). Blobs stay (see the package doc on blobs).
+// (ErrConflict). Blobs no other item shares are deleted with the items.
 func (s *Store) DeleteFolder(ctx context.Context, id FolderID) error {
 	var ev Event
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
@@ -247,7 +247,14 @@ func (s *Store) DeleteFolder(ctx context.Context, id FolderID) error {
 			return err
 		}
 		for i, f := range doomed {
+			var hashes []string
+			if err := tx.Raw(`SELECT DISTINCT blob_hash FROM items WHERE folder_id = ?`, int64(f)).Scan(&hashes).Error; err != nil {
+				return err
+			}
 			if err := tx.Exec(`DELETE FROM items WHERE folder_id = ?`, int64(f)).Error; err != nil {
+				return err
+			}
+			if err := pruneBlobs(tx, hashes); err != nil {
 				return err
 			}
 			if err := tx.Exec(`DELETE FROM folders WHERE id = ?`, int64(f)).Error; err != nil {

@@ -158,32 +158,38 @@ func (s *Store) AppendMessage(ctx context.Context, folder FolderID, raw []byte, 
 		Draft:          opts.Draft,
 		Categories:     encodeCategories(opts.Categories),
 	}
-	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		mb, err := folderMailbox(tx, folder)
-		if err != nil {
-			return err
-		}
-		r.MailboxID = int64(mb)
-		if r.Modseq, err = nextModSeq(tx, mb, 1); err != nil {
-			return err
-		}
-		if r.UID, err = takeUID(tx, folder, r.Modseq); err != nil {
-			return err
-		}
-		if err := tx.Exec(`INSERT INTO blobs (hash, size, data, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (hash) DO NOTHING`,
-			r.BlobHash, r.Size, raw, timestamp(received)).Error; err != nil {
-			return fmt.Errorf("insert blob: %w", err)
-		}
-		if err := tx.Raw(`INSERT INTO items (mailbox_id, folder_id, uid, class, modseq, received, date, subject, from_addr, to_addr, cc_addr,
+	// A concurrent DeleteItem may remove the last other reference to an
+	// identical blob between our INSERT ... ON CONFLICT DO NOTHING and
+	// the item insert; the foreign key then fails the transaction and a
+	// retry inserts the blob afresh.
+	err = retryOnForeignKey(func() error {
+		return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			mb, err := folderMailbox(tx, folder)
+			if err != nil {
+				return err
+			}
+			r.MailboxID = int64(mb)
+			if r.Modseq, err = nextModSeq(tx, mb, 1); err != nil {
+				return err
+			}
+			if r.UID, err = takeUID(tx, folder, r.Modseq); err != nil {
+				return err
+			}
+			if err := tx.Exec(`INSERT INTO blobs (hash, size, data, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (hash) DO NOTHING`,
+				r.BlobHash, r.Size, raw, timestamp(received)).Error; err != nil {
+				return fmt.Errorf("insert blob: %w", err)
+			}
+			if err := tx.Raw(`INSERT INTO items (mailbox_id, folder_id, uid, class, modseq, received, date, subject, from_addr, to_addr, cc_addr,
 			reply_to, message_id, in_reply_to, refs, importance, has_attachments, preview, size, blob_hash,
 			seen, flagged, answered, forwarded, draft, categories)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-			r.MailboxID, r.FolderID, r.UID, r.Class, r.Modseq, r.Received, r.Date, r.Subject, r.FromAddr, r.ToAddr, r.CcAddr,
-			r.ReplyTo, r.MessageID, r.InReplyTo, r.Refs, r.Importance, r.HasAttachments, r.Preview, r.Size, r.BlobHash,
-			r.Seen, r.Flagged, r.Answered, r.Forwarded, r.Draft, r.Categories).Scan(&r.ID).Error; err != nil {
-			return fmt.Errorf("insert item: %w", err)
-		}
-		return logChange(tx, mb, Change{ModSeq: r.Modseq, Kind: KindItem, Op: OpAdd, Folder: folder, Item: ItemID(r.ID), UID: uint32(r.UID)})
+				r.MailboxID, r.FolderID, r.UID, r.Class, r.Modseq, r.Received, r.Date, r.Subject, r.FromAddr, r.ToAddr, r.CcAddr,
+				r.ReplyTo, r.MessageID, r.InReplyTo, r.Refs, r.Importance, r.HasAttachments, r.Preview, r.Size, r.BlobHash,
+				r.Seen, r.Flagged, r.Answered, r.Forwarded, r.Draft, r.Categories).Scan(&r.ID).Error; err != nil {
+				return fmt.Errorf("insert item: %w", err)
+			}
+			return logChange(tx, mb, Change{ModSeq: r.Modseq, Kind: KindItem, Op: OpAdd, Folder: folder, Item: ItemID(r.ID), UID: uint32(r.UID)})
+		})
 	})
 	if err != nil {
 		return Item{}, fmt.Errorf("append to folder %d: %w", folder, err)
@@ -409,7 +415,8 @@ func (s *Store) MoveItem(ctx context.Context, id ItemID, to FolderID) (Item, err
 
 // DeleteItem removes an item for good (IMAP EXPUNGE, EAS Delete without
 // DeletesAsMoves); the change log keeps a tombstone with its folder and
-// UID. Moving to Deleted Items is MoveItem.
+// UID, and the content blob goes too unless another item shares it.
+// Moving to Deleted Items is MoveItem.
 func (s *Store) DeleteItem(ctx context.Context, id ItemID) error {
 	var r itemRow
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
@@ -420,6 +427,9 @@ func (s *Store) DeleteItem(ctx context.Context, id ItemID) error {
 		r = cur
 		r.Modseq = modseq
 		if err := tx.Exec(`DELETE FROM items WHERE id = ?`, int64(id)).Error; err != nil {
+			return err
+		}
+		if err := pruneBlobs(tx, []string{r.BlobHash}); err != nil {
 			return err
 		}
 		if err := touchFolder(tx, FolderID(r.FolderID), modseq); err != nil {
@@ -433,4 +443,34 @@ func (s *Store) DeleteItem(ctx context.Context, id ItemID) error {
 	}
 	s.publish(ctx, Event{Mailbox: MailboxID(r.MailboxID), ModSeq: r.Modseq, Folders: []FolderID{FolderID(r.FolderID)}})
 	return nil
+}
+
+// pruneBlobs deletes the blobs among hashes that no item references any
+// more. It runs in the transaction that deleted the items. On PostgreSQL
+// an append of the same content may commit an item between our NOT
+// EXISTS check and the delete; the foreign key then refuses the delete,
+// which is right (the blob is in use again), so that failure is rolled
+// back to a savepoint and ignored.
+func pruneBlobs(tx *gorm.DB, hashes []string) error {
+	for _, h := range hashes {
+		err := tx.Transaction(func(sp *gorm.DB) error { // a savepoint
+			return sp.Exec(`DELETE FROM blobs WHERE hash = ? AND NOT EXISTS (SELECT 1 FROM items WHERE blob_hash = ?)`, h, h).Error
+		})
+		if err != nil && !isForeignKeyViolation(err) {
+			return fmt.Errorf("prune blob: %w", err)
+		}
+	}
+	return nil
+}
+
+// retryOnForeignKey runs fn again (up to three times in all) while it fails
+// with a foreign-key violation.
+func retryOnForeignKey(fn func() error) error {
+	var err error
+	for range 3 {
+		if err = fn(); !isForeignKeyViolation(err) {
+			return err
+		}
+	}
+	return err
 }
