@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -157,7 +158,7 @@ func (s *Store) CreateFolder(ctx context.Context, mb MailboxID, parent FolderID,
 // RenameFolder renames a user folder and moves it under parent (0: top
 // level; pass its current parent to only rename). Default folders cannot be
 // renamed or moved (ErrConflict), nor can a folder move under itself or a
-// descendant.
+// descendant. Renaming to the current name and parent changes nothing.
 func (s *Store) RenameFolder(ctx context.Context, id FolderID, parent FolderID, name string) (Folder, error) {
 	if err := validFolderName(name); err != nil {
 		return Folder{}, fmt.Errorf("rename folder %d: %w", id, err)
@@ -170,6 +171,10 @@ func (s *Store) RenameFolder(ctx context.Context, id FolderID, parent FolderID, 
 		}
 		if cur.Type.IsDefault() {
 			return fmt.Errorf("%w: default folder %q cannot be renamed", ErrConflict, cur.Name)
+		}
+		if cur.Name == name && cur.Parent == parent {
+			f = cur
+			return errNoChange
 		}
 		modseq, err := nextModSeq(tx, cur.Mailbox, 1)
 		if err != nil {
@@ -201,7 +206,9 @@ func (s *Store) RenameFolder(ctx context.Context, id FolderID, parent FolderID, 
 		f = cur
 		return nil
 	})
-	if isDuplicate(err) {
+	if errors.Is(err, errNoChange) {
+		return f, nil
+	} else if isDuplicate(err) {
 		return Folder{}, fmt.Errorf("rename folder %d to %q: %w", id, name, ErrExists)
 	} else if err != nil {
 		return Folder{}, fmt.Errorf("rename folder %d to %q: %w", id, name, err)

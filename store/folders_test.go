@@ -111,6 +111,10 @@ func TestFolderLifecycle(t *testing.T) {
 		assert.Equal(t, "Clients", renamed.Name)
 		assert.Equal(t, proj.UIDValidity, renamed.UIDValidity, "rename keeps UIDVALIDITY")
 		m = requireChanges(t, s, mb, m, store.Change{Kind: store.KindFolder, Op: store.OpChange, Folder: proj.ID})
+		same, err := s.RenameFolder(ctx, proj.ID, 0, "Clients")
+		require.NoError(t, err)
+		assert.Equal(t, renamed, same)
+		m = requireChanges(t, s, mb, m) // no-op: no modseq
 		_, err = s.RenameFolder(ctx, inbox.ID, 0, "Posteingang")
 		assert.ErrorIs(t, err, store.ErrConflict, "default folders cannot be renamed")
 		_, err = s.RenameFolder(ctx, proj.ID, sub.ID, "Clients")

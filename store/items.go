@@ -94,17 +94,23 @@ func encodeCategories(c []string) string {
 // Deliver stores raw in the Inbox of the user with address addr: local
 // delivery. Errors: ErrNotFound (no such user), ErrInvalidMessage.
 func (s *Store) Deliver(ctx context.Context, addr string, raw []byte) (Item, error) {
-	u, err := s.UserByAddress(ctx, addr)
+	a, err := NormalizeAddress(addr)
 	if err != nil {
-		return Item{}, fmt.Errorf("deliver: %w", err)
+		return Item{}, fmt.Errorf("deliver to %s: user: %w", addr, ErrNotFound)
 	}
-	inbox, err := s.FolderByType(ctx, u.Mailbox, FolderInbox)
-	if err != nil {
-		return Item{}, fmt.Errorf("deliver to %s: %w", u.Address, err)
+	var inbox []int64
+	if err := s.db.WithContext(ctx).Raw(`SELECT f.id FROM users u
+		JOIN mailboxes m ON m.user_id = u.id
+		JOIN folders f ON f.mailbox_id = m.id AND f.type = ?
+		WHERE u.address = ? ORDER BY f.id LIMIT 1`, int(FolderInbox), a).Scan(&inbox).Error; err != nil {
+		return Item{}, fmt.Errorf("deliver to %s: %w", a, err)
 	}
-	it, err := s.AppendMessage(ctx, inbox.ID, raw, AppendOptions{})
+	if len(inbox) == 0 {
+		return Item{}, fmt.Errorf("deliver to %s: user: %w", a, ErrNotFound)
+	}
+	it, err := s.AppendMessage(ctx, FolderID(inbox[0]), raw, AppendOptions{})
 	if err != nil {
-		return Item{}, fmt.Errorf("deliver to %s: %w", u.Address, err)
+		return Item{}, fmt.Errorf("deliver to %s: %w", a, err)
 	}
 	return it, nil
 }
