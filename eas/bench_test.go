@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/easd/easd/eas"
+	"github.com/easd/easd/internal/loginlimit"
 	"github.com/easd/easd/wbxml"
 )
 
@@ -45,7 +46,7 @@ func BenchmarkParseRequestBase64(b *testing.B) {
 func BenchmarkDispatch(b *testing.B) {
 	srv := eas.New(eas.Options{
 		Logger: slog.New(slog.DiscardHandler), Auth: newFakeAuth(), AllowPlainHTTP: true,
-		Throttle: eas.ThrottleOptions{Disable: true},
+		Guard: loginlimit.New(loginlimit.Options{Disable: true}),
 	})
 	srv.Handle(eas.Command{
 		Code:   eas.CmdFolderSync,

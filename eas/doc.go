@@ -9,7 +9,7 @@
 //	request.go           Request; plain and base64 query parsing (MS-ASHTTP 2.2.1.1.1)
 //	command_registry.go  Handler, Command, StatusWriter: what a command implementation registers
 //	server.go            Server: OPTIONS, authentication, dispatch; DeviceGate
-//	throttle.go          failed-login throttle
+//	(the failed-login throttle is internal/loginlimit, shared with the other front-ends)
 //	easclient/           a client that drives the server in tests
 //
 // # Request path

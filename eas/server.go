@@ -14,6 +14,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/easd/easd/internal/loginlimit"
 	"github.com/easd/easd/store"
 	"github.com/easd/easd/wbxml"
 )
@@ -74,6 +76,15 @@ type Decision struct {
 	Reason string // for the log
 }
 
+// LoginGuard throttles failed logins (*loginlimit.Limiter implements it): Allow before the
+// password is checked returns how long the client must wait, Failed records a wrong password.
+type LoginGuard interface {
+	Allow(account string, remote netip.Addr) (retryAfter time.Duration)
+	Failed(account string, remote netip.Addr)
+}
+
+var _ LoginGuard = (*loginlimit.Limiter)(nil)
+
 // Tracer records the request/response exchanges of devices an administrator chose to trace
 // (off by default; the store and the dashboard provide the real one).
 type Tracer interface {
@@ -122,9 +133,12 @@ type Options struct {
 	// MaxBodySize bounds a request body (Command.MaxBody overrides it per command); larger
 	// bodies get HTTP 413. Zero: DefaultMaxBodySize.
 	MaxBodySize int64
-	// Throttle configures the failed-login throttle (zero value: defaults, see
-	// ThrottleOptions).
-	Throttle ThrottleOptions
+	// Guard throttles failed logins; give every front-end the same one (cmd/easd does) so
+	// an attacker gets no fresh budget by switching protocols. Nil: a loginlimit.Limiter
+	// with its defaults, for this Server alone.
+	Guard LoginGuard
+	// Clock is the time source of the credential cache; nil: time.Now. Tests pass a fake.
+	Clock func() time.Time
 	// ServerVersion is the MS-Server-ActiveSync header; "": DefaultServerVersion.
 	ServerVersion string
 	// AllowPlainHTTP accepts credentials on requests that did not arrive over TLS. Set it only
@@ -133,7 +147,7 @@ type Options struct {
 	// CredentialTTL is how long a verified password is remembered, when Auth also implements
 	// UserLookup (the account is still read on every request). A password change stops the
 	// old password within this time. Zero: DefaultCredentialTTL; negative: no cache. The
-	// cache uses Throttle.Now as its clock.
+	// cache uses Clock.
 	CredentialTTL time.Duration
 	// DisableCompression turns off gzip for responses to clients that accept it.
 	DisableCompression bool
@@ -147,20 +161,20 @@ type Options struct {
 // Server is the ActiveSync HTTP front-end: OPTIONS, authentication, request parsing and
 // dispatch to the registered commands. Register commands with Handle before serving.
 type Server struct {
-	log      *slog.Logger
-	auth     Authenticator
-	gate     DeviceGate
-	domain   string
-	maxBody  int64
-	version  string
-	plainOK  bool
-	observe  func(string, int, Status, time.Duration)
-	tracer   Tracer
-	noGzip   bool
-	gzips    sync.Pool  // *gzipBuf
-	lookup   UserLookup // nil: no credential cache
-	creds    *credCache
-	throttle *throttle
+	log     *slog.Logger
+	auth    Authenticator
+	gate    DeviceGate
+	domain  string
+	maxBody int64
+	version string
+	plainOK bool
+	observe func(string, int, Status, time.Duration)
+	tracer  Tracer
+	noGzip  bool
+	gzips   sync.Pool  // *gzipBuf
+	lookup  UserLookup // nil: no credential cache
+	creds   *credCache
+	guard   LoginGuard
 
 	commands [256]*Command
 
@@ -174,27 +188,30 @@ type Server struct {
 // New returns a Server without commands.
 func New(opts Options) *Server {
 	s := &Server{
-		log:      opts.Logger.With("pkg", "eas"),
-		auth:     opts.Auth,
-		gate:     opts.Gate,
-		domain:   strings.ToLower(strings.TrimPrefix(opts.DefaultDomain, "@")),
-		maxBody:  opts.MaxBodySize,
-		version:  opts.ServerVersion,
-		plainOK:  opts.AllowPlainHTTP,
-		observe:  opts.Observe,
-		tracer:   opts.Tracer,
-		noGzip:   opts.DisableCompression,
-		throttle: newThrottle(opts.Throttle),
+		log:     opts.Logger.With("pkg", "eas"),
+		auth:    opts.Auth,
+		gate:    opts.Gate,
+		domain:  strings.ToLower(strings.TrimPrefix(opts.DefaultDomain, "@")),
+		maxBody: opts.MaxBodySize,
+		version: opts.ServerVersion,
+		plainOK: opts.AllowPlainHTTP,
+		observe: opts.Observe,
+		tracer:  opts.Tracer,
+		noGzip:  opts.DisableCompression,
+		guard:   opts.Guard,
 	}
 	if s.gate == nil {
 		s.gate = PassGate{}
+	}
+	if s.guard == nil {
+		s.guard = loginlimit.New(loginlimit.Options{})
 	}
 	if l, ok := opts.Auth.(UserLookup); ok && opts.CredentialTTL >= 0 {
 		ttl := opts.CredentialTTL
 		if ttl == 0 {
 			ttl = DefaultCredentialTTL
 		}
-		now := opts.Throttle.Now
+		now := opts.Clock
 		if now == nil {
 			now = time.Now
 		}
@@ -662,7 +679,8 @@ func (s *Server) authenticate(c echo.Context, log *slog.Logger) (store.User, int
 		addr = strings.ToLower(name)
 	}
 	client := s.clientAddr(c)
-	if d := s.throttle.retryAfter(client, addr); d > 0 {
+	clientIP, _ := netip.ParseAddr(client) // unparsable: the zero Addr, one shared key
+	if d := s.guard.Allow(addr, clientIP); d > 0 {
 		secs := int(math.Ceil(d.Seconds()))
 		log.Info("login throttled", "login", addr, "remote", client, "retry_after", secs)
 		h.Set("Retry-After", strconv.Itoa(secs))
@@ -695,7 +713,7 @@ func (s *Server) authenticate(c echo.Context, log *slog.Logger) (store.User, int
 	case errors.Is(err, store.ErrUserDisabled):
 		u.Disabled = true
 	case errors.Is(err, store.ErrBadCredentials):
-		s.throttle.fail(client, addr)
+		s.guard.Failed(addr, clientIP)
 		log.Info("login failed", "login", addr, "remote", client)
 		h.Set("WWW-Authenticate", `Basic realm="`+Realm+`"`)
 		return store.User{}, http.StatusUnauthorized

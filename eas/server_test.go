@@ -21,6 +21,7 @@ import (
 
 	"github.com/easd/easd/eas"
 	"github.com/easd/easd/eas/easclient"
+	"github.com/easd/easd/internal/loginlimit"
 	"github.com/easd/easd/store"
 	"github.com/easd/easd/wbxml"
 )
@@ -141,11 +142,12 @@ func newEnv(t *testing.T, auth eas.Authenticator, opts ...envOption) *testEnv {
 		DefaultDomain: "example.com",
 		Gate:          testGate{},
 		MaxBodySize:   1 << 10,
-		Throttle: eas.ThrottleOptions{
-			PerAddress: eas.Limit{Failures: 3, Window: time.Minute},
-			PerAccount: eas.Limit{Failures: 5, Window: time.Minute},
+		Guard: loginlimit.New(loginlimit.Options{
+			PerAddress: loginlimit.Limit{Failures: 3, Window: time.Minute},
+			PerAccount: loginlimit.Limit{Failures: 5, Window: time.Minute},
 			Now:        env.clock.Now,
-		},
+		}),
+		Clock: env.clock.Now,
 	}
 	for _, f := range opts {
 		f(&o)
@@ -365,7 +367,7 @@ func TestPostBase64Query(t *testing.T) {
 
 func TestAuthentication(t *testing.T) {
 	t.Parallel()
-	env := newEnv(t, newFakeAuth(), func(o *eas.Options) { o.Throttle.Disable = true })
+	env := newEnv(t, newFakeAuth(), func(o *eas.Options) { o.Guard = loginlimit.New(loginlimit.Options{Disable: true}) })
 	tests := []struct {
 		name     string
 		login    string

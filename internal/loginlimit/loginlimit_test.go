@@ -1,7 +1,8 @@
-package eas
+package loginlimit
 
 import (
 	"fmt"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -63,34 +64,34 @@ func TestLimiterBoundedMemory(t *testing.T) {
 func TestThrottleKeys(t *testing.T) {
 	t.Parallel()
 	clk := &testClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	th := newThrottle(ThrottleOptions{
+	th := New(Options{
 		PerAddress: Limit{Failures: 2, Window: time.Minute},
 		PerAccount: Limit{Failures: 3, Window: time.Minute},
 		Now:        clk.now,
 	})
 	// Per account: failures from three addresses block the account everywhere.
-	th.fail("192.0.2.1", "alice@example.com")
-	th.fail("192.0.2.2", "alice@example.com")
-	th.fail("192.0.2.3", "alice@example.com")
-	assert.Positive(t, th.retryAfter("198.51.100.9", "alice@example.com"))
-	assert.Zero(t, th.retryAfter("198.51.100.9", "bob@example.com"))
+	th.Failed("alice@example.com", netip.MustParseAddr("192.0.2.1"))
+	th.Failed("alice@example.com", netip.MustParseAddr("192.0.2.2"))
+	th.Failed("alice@example.com", netip.MustParseAddr("192.0.2.3"))
+	assert.Positive(t, th.Allow("alice@example.com", netip.MustParseAddr("198.51.100.9")))
+	assert.Zero(t, th.Allow("bob@example.com", netip.MustParseAddr("198.51.100.9")))
 
 	// Per address: an IPv6 client counts per /64, whatever the rest of its address.
-	th.fail("2001:db8:1:2::1", "x1@example.com")
-	th.fail("2001:db8:1:2:ffff::7", "x2@example.com")
-	assert.Positive(t, th.retryAfter("2001:db8:1:2::99", "bob@example.com"))
-	assert.Zero(t, th.retryAfter("2001:db8:1:3::1", "bob@example.com"))
+	th.Failed("x1@example.com", netip.MustParseAddr("2001:db8:1:2::1"))
+	th.Failed("x2@example.com", netip.MustParseAddr("2001:db8:1:2:ffff::7"))
+	assert.Positive(t, th.Allow("bob@example.com", netip.MustParseAddr("2001:db8:1:2::99")))
+	assert.Zero(t, th.Allow("bob@example.com", netip.MustParseAddr("2001:db8:1:3::1")))
 	// IPv4-mapped IPv6 is the IPv4 address.
-	th.fail("::ffff:203.0.113.5", "y@example.com")
-	th.fail("203.0.113.5", "z@example.com")
-	assert.Positive(t, th.retryAfter("203.0.113.5", "bob@example.com"))
+	th.Failed("y@example.com", netip.MustParseAddr("::ffff:203.0.113.5"))
+	th.Failed("z@example.com", netip.MustParseAddr("203.0.113.5"))
+	assert.Positive(t, th.Allow("bob@example.com", netip.MustParseAddr("203.0.113.5")))
 
-	assert.Equal(t, "2001:db8:1:2::/64", addrKey("2001:db8:1:2:3:4:5:6"))
-	assert.Equal(t, "not-an-ip", addrKey("not-an-ip"))
+	assert.Equal(t, "2001:db8:1:2::/64", addrKey(netip.MustParseAddr("2001:db8:1:2:3:4:5:6")))
+	assert.Equal(t, "invalid IP", addrKey(netip.Addr{}))
 
-	off := newThrottle(ThrottleOptions{Disable: true})
+	off := New(Options{Disable: true})
 	for range 100 {
-		off.fail("192.0.2.1", "alice@example.com")
+		off.Failed("alice@example.com", netip.MustParseAddr("192.0.2.1"))
 	}
-	assert.Zero(t, off.retryAfter("192.0.2.1", "alice@example.com"))
+	assert.Zero(t, off.Allow("alice@example.com", netip.MustParseAddr("192.0.2.1")))
 }

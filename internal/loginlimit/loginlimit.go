@@ -1,4 +1,13 @@
-package eas
+// Package loginlimit throttles failed logins, per client address and per
+// account, for every front-end that checks passwords (ActiveSync,
+// Autodiscover, and later IMAP, POP3, SMTP and the dashboard). One Limiter is
+// shared by all of them, so an attacker cannot get a fresh budget by
+// switching protocols.
+//
+// Each key has a sliding window of its last failures; memory is bounded (see
+// limiter). A successful login resets nothing: an attacker who owns one
+// account cannot clear his address's count by logging in to it.
+package loginlimit
 
 import (
 	"net/netip"
@@ -105,8 +114,8 @@ func (l *limiter) size() int {
 	return len(l.keys)
 }
 
-// ThrottleOptions configures the failed-login throttle. The zero value gives the defaults.
-type ThrottleOptions struct {
+// Options configures New. The zero value gives the defaults.
+type Options struct {
 	// PerAddress limits failures from one client address (an IPv6 client counts per /64, the
 	// smallest network one subscriber usually gets). Zero: 10 failures in 5 minutes.
 	PerAddress Limit
@@ -122,14 +131,16 @@ type ThrottleOptions struct {
 	Now func() time.Time
 }
 
-// throttle combines the per-address and per-account limiters.
-type throttle struct {
+// Limiter combines the per-address and per-account limits. Safe for
+// concurrent use.
+type Limiter struct {
 	addr, acct *limiter
 }
 
-func newThrottle(o ThrottleOptions) *throttle {
+// New returns a Limiter.
+func New(o Options) *Limiter {
 	if o.Disable {
-		return &throttle{addr: newLimiter(Limit{}, 0, nil), acct: newLimiter(Limit{}, 0, nil)}
+		return &Limiter{addr: newLimiter(Limit{}, 0, nil), acct: newLimiter(Limit{}, 0, nil)}
 	}
 	if o.PerAddress == (Limit{}) {
 		o.PerAddress = Limit{Failures: 10, Window: 5 * time.Minute}
@@ -143,31 +154,31 @@ func newThrottle(o ThrottleOptions) *throttle {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &throttle{
+	return &Limiter{
 		addr: newLimiter(o.PerAddress, o.MaxKeys, o.Now),
 		acct: newLimiter(o.PerAccount, o.MaxKeys, o.Now),
 	}
 }
 
-// retryAfter returns how long a login for account from addr must wait, 0 if it may proceed.
-func (t *throttle) retryAfter(addr, account string) time.Duration {
-	return max(t.addr.retryAfter(addrKey(addr)), t.acct.retryAfter(account))
+// Allow returns how long a login for account from remote must wait, 0 if it
+// may proceed. Check it before the password, so a throttled guesser costs no
+// password hashing.
+func (t *Limiter) Allow(account string, remote netip.Addr) time.Duration {
+	return max(t.addr.retryAfter(addrKey(remote)), t.acct.retryAfter(account))
 }
 
-// fail records a failed login. A success records nothing and resets nothing: an attacker who
-// owns one account cannot clear his address's count by logging in to it.
-func (t *throttle) fail(addr, account string) {
-	t.addr.fail(addrKey(addr))
+// Failed records a failed login. A success records nothing and resets
+// nothing.
+func (t *Limiter) Failed(account string, remote netip.Addr) {
+	t.addr.fail(addrKey(remote))
 	t.acct.fail(account)
 }
 
-// addrKey maps a client address to its throttle key: the IPv4 address, or the /64 of an IPv6
-// address. Unparsable input is used as is.
-func addrKey(addr string) string {
-	ip, err := netip.ParseAddr(addr)
-	if err != nil {
-		return addr
-	}
+// addrKey maps a client address to its key: the IPv4 address, or the /64 of
+// an IPv6 address (the smallest network one subscriber usually gets). An
+// invalid address (a client whose peer address could not be read) shares one
+// key.
+func addrKey(ip netip.Addr) string {
 	ip = ip.Unmap()
 	if ip.Is6() {
 		p, _ := ip.Prefix(64)
