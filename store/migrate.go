@@ -131,6 +131,76 @@ CREATE TABLE audit (
 );
 CREATE INDEX audit_at ON audit (at);
 `},
+	{2, "devices and policies", `
+CREATE TABLE policies (
+	id {{id}},
+	name TEXT NOT NULL,
+	version BIGINT NOT NULL DEFAULT 1,
+	settings TEXT NOT NULL DEFAULT '{}',
+	is_default BOOLEAN NOT NULL DEFAULT FALSE,
+	created_at {{time}} NOT NULL,
+	updated_at {{time}} NOT NULL
+);
+CREATE UNIQUE INDEX policies_name ON policies (name);
+CREATE UNIQUE INDEX policies_one_default ON policies (is_default) WHERE is_default;
+INSERT INTO policies (name, version, settings, is_default, created_at, updated_at)
+	VALUES ('Default', 1, '{}', TRUE, '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z');
+ALTER TABLE users ADD COLUMN policy_id BIGINT REFERENCES policies (id) ON DELETE SET NULL;
+
+CREATE TABLE devices (
+	id {{id}},
+	user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+	device_id TEXT NOT NULL,
+	device_type TEXT NOT NULL DEFAULT '',
+	user_agent TEXT NOT NULL DEFAULT '',
+	protocol_version TEXT NOT NULL DEFAULT '',
+	model TEXT NOT NULL DEFAULT '',
+	imei TEXT NOT NULL DEFAULT '',
+	friendly_name TEXT NOT NULL DEFAULT '',
+	os TEXT NOT NULL DEFAULT '',
+	os_language TEXT NOT NULL DEFAULT '',
+	phone_number TEXT NOT NULL DEFAULT '',
+	mobile_operator TEXT NOT NULL DEFAULT '',
+	enable_outbound_sms BOOLEAN NOT NULL DEFAULT FALSE,
+	first_seen {{time}} NOT NULL,
+	last_seen {{time}} NOT NULL,
+	policy_key BIGINT NOT NULL DEFAULT 0,
+	policy_key_pending BIGINT NOT NULL DEFAULT 0,
+	pending_policy_id BIGINT NOT NULL DEFAULT 0,
+	pending_policy_version BIGINT NOT NULL DEFAULT 0,
+	policy_id BIGINT NOT NULL DEFAULT 0,
+	policy_version BIGINT NOT NULL DEFAULT 0,
+	provision_status INTEGER NOT NULL DEFAULT 0,
+	provisioned_at {{time}},
+	access_state TEXT NOT NULL DEFAULT 'allowed',
+	access_reason TEXT NOT NULL DEFAULT 'default',
+	access_set_by TEXT NOT NULL DEFAULT '',
+	access_set_at {{time}},
+	wipe_state TEXT NOT NULL DEFAULT '',
+	wipe_account_only BOOLEAN NOT NULL DEFAULT FALSE,
+	wipe_requested_by TEXT NOT NULL DEFAULT '',
+	wipe_requested_at {{time}},
+	wipe_sent_at {{time}},
+	wipe_acked_at {{time}},
+	trace_enabled BOOLEAN NOT NULL DEFAULT FALSE
+);
+CREATE UNIQUE INDEX devices_user_device ON devices (user_id, device_id);
+CREATE INDEX devices_last_seen ON devices (last_seen);
+
+CREATE TABLE device_traces (
+	id {{id}},
+	device BIGINT NOT NULL REFERENCES devices (id) ON DELETE CASCADE,
+	at {{time}} NOT NULL,
+	command TEXT NOT NULL,
+	protocol_version TEXT NOT NULL DEFAULT '',
+	http_status INTEGER NOT NULL,
+	status INTEGER NOT NULL DEFAULT 0,
+	duration_us BIGINT NOT NULL DEFAULT 0,
+	request TEXT NOT NULL DEFAULT '',
+	response TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX device_traces_device ON device_traces (device, id);
+`},
 }
 
 // LatestSchemaVersion is the version Migrate brings a database to.
