@@ -164,8 +164,9 @@ type Decoder struct {
 	err     error // sticky: a *SyntaxError or io.EOF
 	page    uint8
 	state   uint8
-	last    Kind // kind of the last token returned, for the helpers
-	lastC   bool // Content of the last token returned
+	// startEnd is pos right after the last KindStart returned: the helpers know that the last
+	// token was a start tag when pos still equals it. Only start tags write it.
+	startEnd int
 	stack   [MaxDepth]Tag
 }
 
@@ -185,8 +186,7 @@ func (d *Decoder) Reset(doc []byte) {
 	d.err = errNoHeader // makes the first Next read the header, with a single check per call
 	d.page = 0
 	d.state = stHeader
-	d.last = 0
-	d.lastC = false
+	d.startEnd = -1
 }
 
 // SetMaxSize sets the largest document d accepts; n <= 0 restores DefaultMaxSize. A larger
@@ -247,7 +247,7 @@ func (d *Decoder) Next() (Token, error) {
 				d.closeRoot(pos + 1)
 			}
 			d.pos = pos + 1
-			d.last, d.lastC = KindStart, content
+			d.startEnd = pos + 1
 			return Token{Kind: KindStart, Tag: t, Content: content, Offset: pos}, nil
 		case clsEnd:
 			depth := d.depth - 1
@@ -259,7 +259,6 @@ func (d *Decoder) Next() (Token, error) {
 				d.closeRoot(pos + 1)
 			}
 			d.pos = pos + 1
-			d.last = KindEnd
 			return Token{Kind: KindEnd, Tag: d.stack[depth], Offset: pos}, nil
 		case clsStrI:
 			if d.depth == 0 {
@@ -271,7 +270,6 @@ func (d *Decoder) Next() (Token, error) {
 				return Token{}, d.fail(pos, ErrTruncated, "inline string without terminator")
 			}
 			d.pos = pos + 2 + n
-			d.last = KindString
 			return Token{Kind: KindString, Data: rest[:n:n], Offset: pos}, nil
 		case clsOpaque:
 			if d.depth == 0 {
@@ -287,7 +285,6 @@ func (d *Decoder) Next() (Token, error) {
 			}
 			end := start + int(n)
 			d.pos = end
-			d.last = KindOpaque
 			return Token{Kind: KindOpaque, Data: doc[start:end:end], Offset: pos}, nil
 		case clsSwitchPage:
 			if pos+1 >= len(doc) {
@@ -312,7 +309,6 @@ func (d *Decoder) Next() (Token, error) {
 				return Token{}, d.errStringIndex(pos, idx)
 			}
 			d.pos = pos + 1 + w
-			d.last = KindString
 			return Token{Kind: KindString, Data: s, Offset: pos}, nil
 		case clsAttr:
 			return Token{}, d.fail(pos, ErrUnsupported, "tag with attributes (EAS defines none)")
@@ -466,11 +462,12 @@ func (d *Decoder) header() error {
 // Skip skips the element whose KindStart Next just returned, up to and including its End.
 // For an element without content it does nothing.
 func (d *Decoder) Skip() error {
-	if d.last != KindStart {
+	content, ok := d.afterStart()
+	if !ok {
 		return d.misuse("Skip")
 	}
-	if !d.lastC {
-		d.last = 0
+	if !content {
+		d.startEnd = -1
 		return nil
 	}
 	target := d.depth - 1
@@ -485,8 +482,17 @@ func (d *Decoder) Skip() error {
 	}
 }
 
+// afterStart reports whether the last token Next returned was a start tag, and whether that
+// tag has content.
+func (d *Decoder) afterStart() (content, ok bool) {
+	if d.startEnd != d.pos || d.pos <= 0 {
+		return false, false
+	}
+	return d.doc[d.pos-1]&tagContentBit != 0, true
+}
+
 func (d *Decoder) misuse(fn string) error {
-	return &SyntaxError{Offset: d.pos, Msg: fn + " called after a " + d.last.String() + " token, not a start tag", Err: ErrContent}
+	return &SyntaxError{Offset: d.pos, Msg: fn + " called other than right after a start tag", Err: ErrContent}
 }
 
 // Text reads the content of the element whose KindStart Next just returned: its single
@@ -495,11 +501,12 @@ func (d *Decoder) misuse(fn string) error {
 // fails with ErrContent, having consumed the offending token. The result aliases the input
 // like Token.Data.
 func (d *Decoder) Text() ([]byte, error) {
-	if d.last != KindStart {
+	content, ok := d.afterStart()
+	if !ok {
 		return nil, d.misuse("Text")
 	}
-	if !d.lastC {
-		d.last = 0
+	if !content {
+		d.startEnd = -1
 		return nil, nil
 	}
 	tok, err := d.Next()

@@ -325,7 +325,24 @@ func TestSkip(t *testing.T) {
 	assert.Equal(t, Token{Kind: KindEnd, Tag: AirSyncSync, Offset: len(in) - 1}, tok)
 
 	d.Reset(in)
-	require.Error(t, d.Skip(), "Skip before any token")
+	require.ErrorIs(t, d.Skip(), ErrContent, "Skip before any token")
+	_, err = d.Expect(AirSyncSync)
+	require.NoError(t, err)
+	_, err = d.Expect(AirSyncCollections)
+	require.NoError(t, err)
+	require.NoError(t, d.Skip())
+	require.ErrorIs(t, d.Skip(), ErrContent, "Skip after an End")
+	_, err = d.Text()
+	require.ErrorIs(t, err, ErrContent, "Text after an End")
+	_, err = d.Expect(AirSyncPartial)
+	require.NoError(t, err)
+	require.NoError(t, d.Skip())
+	require.ErrorIs(t, d.Skip(), ErrContent, "second Skip of an element without content")
+	_, err = d.Expect(AirSyncWait)
+	require.NoError(t, err)
+	_, _ = d.Next() // the string
+	_, err = d.Text()
+	require.ErrorIs(t, err, ErrContent, "Text after a string")
 }
 
 func corpusDoc(t *testing.T, gen func(e *Encoder)) []byte {
