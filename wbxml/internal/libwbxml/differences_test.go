@@ -113,11 +113,12 @@ func bothAcceptDiffer(doc []byte, ours, lib []item) string {
 }
 
 // splitDataUnderAdd reports whether doc, which package wbxml accepts, has an element named
-// Data with two or more content tokens whose grandparent is named Add or Replace.
+// Data holding two or more content tokens (possibly with elements between them) whose
+// grandparent is named Add or Replace.
 func splitDataUnderAdd(doc []byte) bool {
 	d := wbxml.NewDecoder(doc)
 	var names []string
-	pieces := 0
+	var pieces []int // content tokens seen directly inside each open element
 	for {
 		tok, err := d.Next()
 		if err != nil {
@@ -125,19 +126,19 @@ func splitDataUnderAdd(doc []byte) bool {
 		}
 		switch tok.Kind {
 		case wbxml.KindStart:
-			pieces = 0
 			if tok.Content {
 				names = append(names, tok.Tag.Name())
+				pieces = append(pieces, 0)
 			}
 		case wbxml.KindString, wbxml.KindOpaque:
-			pieces++
 			n := len(names)
-			if pieces >= 2 && n >= 3 && names[n-1] == "Data" && isAddOrReplace(names[n-3]) {
+			pieces[n-1]++
+			if pieces[n-1] >= 2 && n >= 3 && names[n-1] == "Data" && isAddOrReplace(names[n-3]) {
 				return true
 			}
 		case wbxml.KindEnd:
-			pieces = 0
 			names = names[:len(names)-1]
+			pieces = pieces[:len(pieces)-1]
 		}
 	}
 }
