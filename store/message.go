@@ -68,7 +68,7 @@ func parseMessage(raw []byte) (parsedMessage, error) {
 		return pm, fmt.Errorf("%w: no header fields", ErrInvalidMessage)
 	}
 
-	if d, err := h.Date(); err == nil && !d.IsZero() {
+	if d, err := parseDate(h); err == nil && !d.IsZero() {
 		pm.date = d.UTC().Truncate(time.Microsecond)
 	}
 	pm.subject, _ = h.Subject() // on error: the raw value
@@ -91,7 +91,8 @@ func parseMessage(raw []byte) (parsedMessage, error) {
 	}
 	pm.importance = importance(h)
 
-	var plain, htmlText string
+	var plain string
+	var htmlBody []byte
 	havePlain, haveHTML := false, false
 	for {
 		p, err := mr.NextPart()
@@ -110,8 +111,10 @@ func parseMessage(raw []byte) (parsedMessage, error) {
 				b, _ := io.ReadAll(io.LimitReader(p.Body, maxPreviewRead))
 				plain, havePlain = string(b), true
 			case !haveHTML && ct == "text/html":
-				b, _ := io.ReadAll(io.LimitReader(p.Body, maxPreviewRead))
-				htmlText, haveHTML = htmlToText(b), true
+				// Kept raw: converted only if there is no text/plain part
+				// with text in it.
+				htmlBody, _ = io.ReadAll(io.LimitReader(p.Body, maxPreviewRead))
+				haveHTML = true
 			}
 		}
 	}
@@ -119,7 +122,7 @@ func parseMessage(raw []byte) (parsedMessage, error) {
 	case havePlain && strings.TrimSpace(plain) != "":
 		pm.preview = preview(plain)
 	case haveHTML:
-		pm.preview = preview(htmlText)
+		pm.preview = preview(htmlToText(htmlBody))
 	}
 	return pm, nil
 }
@@ -266,4 +269,18 @@ func cleanText(s string) string {
 		s = string(r)
 	}
 	return strings.ReplaceAll(s, "\x00", "")
+}
+
+// parseDate parses the Date field, trying the RFC 5322 3.3 form nearly
+// every client writes before net/mail's lenient parser, which allocates an
+// error for each layout it rejects.
+func parseDate(h mail.Header) (time.Time, error) {
+	v := strings.TrimSpace(h.Get("Date"))
+	if v == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC1123Z, v); err == nil {
+		return t, nil
+	}
+	return h.Date()
 }
