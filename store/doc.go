@@ -82,6 +82,18 @@
 // schema_migrations, each in its own transaction, serialised by an
 // advisory lock on PostgreSQL. Open does not migrate.
 //
+// # Adding a write
+//
+// A method that changes a folder or an item of a mailbox must, in one
+// s.db.Transaction: call nextModSeq(tx, mailbox, n) before anything else
+// (n = number of changes it logs), make its change stamping the row with
+// the modseq, touchFolder the folders whose contents changed, and
+// logChange once per modseq value taken. After the commit, and only if it
+// succeeded, it calls s.publish. A write that turns out to change nothing
+// returns errNoChange from the transaction to roll back the modseq it
+// took. Tests use storetest.ForEach (both databases) and end with
+// s.Check(ctx). Schema changes are a new entry at the end of migrations.
+//
 // # Concurrency
 //
 // A Store is safe for concurrent use. Methods that write run one
