@@ -201,6 +201,45 @@ CREATE TABLE device_traces (
 );
 CREATE INDEX device_traces_device ON device_traces (device, id);
 `},
+	{3, "folder sync state and settings", `
+CREATE TABLE folder_sync_states (
+	user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+	device_id TEXT NOT NULL,
+	sync_key BIGINT NOT NULL,
+	folders TEXT NOT NULL,
+	prev_key BIGINT NOT NULL DEFAULT 0,
+	prev_folders TEXT NOT NULL DEFAULT '',
+	updated_at {{time}} NOT NULL,
+	PRIMARY KEY (user_id, device_id)
+);
+
+CREATE TABLE oof_settings (
+	user_id BIGINT PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+	state SMALLINT NOT NULL,
+	start_time {{time}} NOT NULL,
+	end_time {{time}} NOT NULL,
+	has_start BOOLEAN NOT NULL,
+	has_end BOOLEAN NOT NULL,
+	internal_on BOOLEAN NOT NULL,
+	internal_msg TEXT NOT NULL,
+	internal_type TEXT NOT NULL,
+	known_on BOOLEAN NOT NULL,
+	known_msg TEXT NOT NULL,
+	known_type TEXT NOT NULL,
+	unknown_on BOOLEAN NOT NULL,
+	unknown_msg TEXT NOT NULL,
+	unknown_type TEXT NOT NULL,
+	updated_at {{time}} NOT NULL
+);
+
+CREATE TABLE device_passwords (
+	user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+	device_id TEXT NOT NULL,
+	sealed {{bytes}} NOT NULL,
+	updated_at {{time}} NOT NULL,
+	PRIMARY KEY (user_id, device_id)
+);
+`},
 }
 
 // LatestSchemaVersion is the version Migrate brings a database to.
