@@ -350,7 +350,8 @@ func TestServe(t *testing.T) {
 }
 
 func testServe(t *testing.T, in *instance) {
-	srv := in.startServe("--hostname", "mail.example.test")
+	in.mustRun("pw-alice\n", "user", "add", "alice@example.com", "--password-stdin")
+	srv := in.startServe("--hostname", "mail.example.test", "--public-https-port", "443")
 	assert.Regexp(t, `password: \S{20}`, srv.log.String(), "the first start prints the admin password once")
 	assert.Contains(t, srv.log.String(), "easd user add", "it says how to add a user")
 
@@ -372,6 +373,29 @@ func testServe(t *testing.T, in *instance) {
 	body, _ = io.ReadAll(resp.Body)
 	resp.Body.Close()
 	assert.Contains(t, string(body), `easd_http_requests_total{code="200",route="/healthz"} 1`)
+
+	// The front-ends are mounted: ActiveSync answers OPTIONS for a real user, and
+	// Autodiscover names the public URL.
+	req, err := http.NewRequest(http.MethodOptions, "https://"+srv.addr+"/Microsoft-Server-ActiveSync", nil)
+	require.NoError(t, err)
+	req.SetBasicAuth("alice@example.com", "pw-alice")
+	resp, err = client.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Contains(t, resp.Header.Get("MS-ASProtocolVersions"), "16.1")
+	req.SetBasicAuth("alice@example.com", "wrong")
+	resp, err = client.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+
+	resp, err = client.Get("https://" + srv.addr + "/autodiscover/autodiscover.json?Email=alice@example.com&Protocol=ActiveSync")
+	require.NoError(t, err)
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Contains(t, string(body), `"Url":"https://mail.example.test/Microsoft-Server-ActiveSync"`)
 
 	log, err := srv.stop()
 	require.NoError(t, err, "SIGTERM is a clean exit:\n%s", log)

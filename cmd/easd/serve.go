@@ -11,9 +11,13 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/easd/easd/autodiscover"
+	"github.com/easd/easd/eas"
 	"github.com/easd/easd/internal/httpd"
+	"github.com/easd/easd/internal/loginlimit"
 	"github.com/easd/easd/internal/tlscert"
 	"github.com/easd/easd/store"
 )
@@ -24,6 +28,11 @@ func runServe(ctx context.Context, e *env, g *globals, args []string) error {
 	hostname := fs.String("hostname", "localhost", "public host `name` of this server, used in its certificate and in Autodiscover")
 	certFile := fs.String("tls-cert", "", "certificate chain `file` (PEM); without it a self-signed certificate is kept in the data directory")
 	keyFile := fs.String("tls-key", "", "private key `file` (PEM) for --tls-cert")
+	publicPort := fs.Int("public-https-port", 0, "HTTPS `port` clients reach, when a proxy or port forward differs from --http (0: the port of --http; URLs omit 443)")
+	defaultDomain := fs.String("default-domain", "", "mail `domain` for logins without one (\"alice\" or \"CORP\\alice\" log in as alice@DOMAIN); empty: only full addresses")
+	organization := fs.String("organization", "", "organization `name` shown in Apple profiles (default: --hostname)")
+	redirects := mapFlag{}
+	fs.Var(redirects, "autodiscover-redirect", "`from=to`: Autodiscover sends addresses @from to the server of domain to (repeatable)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -61,6 +70,25 @@ func runServe(ctx context.Context, e *env, g *globals, args []string) error {
 	}
 
 	srv := httpd.New(httpd.Options{Logger: log, Health: st.Ping})
+	port := *publicPort
+	if port == 0 {
+		port = ln.Addr().(*net.TCPAddr).Port
+	}
+	// One throttle for every front-end that checks passwords.
+	guard := loginlimit.New(loginlimit.Options{})
+	easSrv := eas.New(eas.Options{Logger: log, Auth: st, DefaultDomain: *defaultDomain, Guard: guard})
+	easSrv.Register(srv.Echo)
+	autodiscover.New(autodiscover.Options{
+		Hostname:     *hostname,
+		Port:         port,
+		Organization: *organization,
+		Redirects:    redirects,
+		// IMAP, POP3 and SMTP stay nil until those listeners exist, so Autodiscover
+		// never advertises a server that is not running.
+		Users:  st,
+		Guard:  guard,
+		Logger: log,
+	}).Register(srv.Echo)
 	log.Info("add a mail user with: easd user add alice@example.com --name \"Alice\" --password-stdin")
 	log.Info("easd serving",
 		"https", "https://"+ln.Addr().String(),
@@ -141,4 +169,18 @@ func randIntn(n int) int {
 			return int(buf[0]) % n
 		}
 	}
+}
+
+// mapFlag is a repeatable KEY=VALUE flag.
+type mapFlag map[string]string
+
+func (m mapFlag) String() string { return fmt.Sprint(map[string]string(m)) }
+
+func (m mapFlag) Set(v string) error {
+	k, val, ok := strings.Cut(v, "=")
+	if !ok || k == "" || val == "" {
+		return fmt.Errorf("want from=to, got %q", v)
+	}
+	m[strings.ToLower(k)] = strings.ToLower(val)
+	return nil
 }
