@@ -1,0 +1,325 @@
+// Package devices is the registry of device partnerships: one row per
+// (user, DeviceId), created on the device's first request and touched on
+// every one after, with what the device said about itself
+// (DeviceInformation), its policy key state and, from issue 6 on, its
+// access state and wipe state. The EAS device gate (eas.Gate) asks the
+// registry once per request; the admin API and the CLI list, show and
+// remove devices through it.
+//
+// # Writes
+//
+// Touch runs on every request, so it coalesces: a device's row is written
+// on first contact, when its DeviceType, User-Agent or protocol version
+// changes, and otherwise at most once per Options.TouchInterval (default a
+// minute); last_seen is therefore up to that interval stale. A Ping storm
+// is not a write storm. The first write is an INSERT ... ON CONFLICT, so
+// concurrent first contacts of one device create one row.
+//
+// # Cache and several nodes
+//
+// The registry keeps the devices it touched in memory. Everything that
+// changes a partnership through this Registry updates the cache; a change
+// made by another node (or another Registry) is seen when the entry is
+// next written (within TouchInterval), and the policy-key check re-reads
+// the row before refusing a key the cache does not know, so a device that
+// provisioned on another node is never refused for it. A partnership
+// removed on another node keeps working here until the next write of its
+// cache entry at the latest.
+//
+// # Policy keys
+//
+// MS-ASPROV 3.2.5.1: an initial Provision gets a temporary key
+// (BeginProvision stores it as pending), the acknowledgement that
+// presents it gets the final key (Acknowledge). Keys are random non-zero
+// uint32 values; the final key stays valid while a new handshake is under
+// way, so a device that re-provisions keeps working if it never finishes.
+package devices
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/easd/easd/store"
+)
+
+// Key names a partnership: a DeviceId of a user.
+type Key struct {
+	User     store.UserID
+	DeviceID string
+}
+
+// Info is what a device says about itself (MS-ASCMD 2.2.3.45
+// DeviceInformation).
+type Info = store.DeviceInfo
+
+// Device is a partnership as the store holds it.
+type Device = store.Device
+
+// Contact is what a request says about its device.
+type Contact struct {
+	DeviceType      string
+	UserAgent       string
+	ProtocolVersion string // "16.1"
+}
+
+// ErrWrongPolicyKey: an acknowledgement presented a key that is not the
+// device's pending temporary key (MS-ASPROV 2.2.2.54.1 Status 5).
+var ErrWrongPolicyKey = errors.New("devices: not the pending policy key")
+
+// DefaultTouchInterval is Options.TouchInterval's default.
+const DefaultTouchInterval = time.Minute
+
+// Options configures New. Every field is optional.
+type Options struct {
+	Logger *slog.Logger // nil: discard
+	// TouchInterval is the longest a device's last_seen may lag behind in
+	// the database. Zero: DefaultTouchInterval; negative: write on every
+	// request.
+	TouchInterval time.Duration
+	// Now is the clock; nil: time.Now.
+	Now func() time.Time
+	// MaxCached bounds the in-memory entries; when exceeded, entries not
+	// written for a TouchInterval are dropped. Zero: 100000.
+	MaxCached int
+}
+
+// Registry is the device registry. It is safe for concurrent use.
+type Registry struct {
+	st       *store.Store
+	log      *slog.Logger
+	interval time.Duration
+	now      func() time.Time
+	max      int
+
+	mu    sync.Mutex
+	cache map[Key]*entry
+}
+
+type entry struct {
+	dev     store.Device
+	written time.Time // when the row was last written or read
+}
+
+// New returns a Registry over st.
+func New(st *store.Store, opts Options) *Registry {
+	r := &Registry{st: st, log: opts.Logger, interval: opts.TouchInterval, now: opts.Now, max: opts.MaxCached,
+		cache: make(map[Key]*entry)}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	r.log = r.log.With("pkg", "devices")
+	if r.interval == 0 {
+		r.interval = DefaultTouchInterval
+	}
+	if r.now == nil {
+		r.now = time.Now
+	}
+	if r.max <= 0 {
+		r.max = 100000
+	}
+	return r
+}
+
+// Touch records a request of the device k and returns its partnership,
+// creating it on first contact. See the package doc for how writes are
+// coalesced.
+func (r *Registry) Touch(ctx context.Context, k Key, c Contact) (Device, error) {
+	t := r.now().UTC()
+	r.mu.Lock()
+	if e, ok := r.cache[k]; ok && t.Sub(e.written) < r.interval && e.dev.DeviceType == c.DeviceType &&
+		(c.UserAgent == "" || e.dev.UserAgent == c.UserAgent) && e.dev.ProtocolVersion == c.ProtocolVersion {
+		if t.After(e.dev.LastSeen) {
+			e.dev.LastSeen = t
+		}
+		d := e.dev
+		r.mu.Unlock()
+		return d, nil
+	}
+	r.mu.Unlock()
+	d, err := r.st.TouchDevice(ctx, store.DeviceContact{User: k.User, DeviceID: k.DeviceID, DeviceType: c.DeviceType,
+		UserAgent: c.UserAgent, ProtocolVersion: c.ProtocolVersion, At: t})
+	if err != nil {
+		return Device{}, fmt.Errorf("devices: %w", err)
+	}
+	r.put(k, d, t)
+	return d, nil
+}
+
+// put caches d as read or written at t.
+func (r *Registry) put(k Key, d Device, t time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.cache) >= r.max {
+		for ck, e := range r.cache {
+			if t.Sub(e.written) >= r.interval {
+				delete(r.cache, ck)
+			}
+		}
+	}
+	r.cache[k] = &entry{dev: d, written: t}
+}
+
+func (r *Registry) forget(k Key) {
+	r.mu.Lock()
+	delete(r.cache, k)
+	r.mu.Unlock()
+}
+
+// Get reads the partnership from the store (not the cache) and refreshes
+// the cache. Errors wrap store.ErrNotFound.
+func (r *Registry) Get(ctx context.Context, k Key) (Device, error) {
+	d, err := r.st.DeviceOf(ctx, k.User, k.DeviceID)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			r.forget(k)
+		}
+		return Device{}, fmt.Errorf("devices: %w", err)
+	}
+	r.put(k, d, r.now().UTC())
+	return d, nil
+}
+
+// ByID returns the partnership with this database key.
+func (r *Registry) ByID(ctx context.Context, id store.PartnershipID) (Device, error) {
+	d, err := r.st.DeviceByID(ctx, id)
+	if err != nil {
+		return Device{}, fmt.Errorf("devices: %w", err)
+	}
+	return d, nil
+}
+
+// List returns the partnerships matching f.
+func (r *Registry) List(ctx context.Context, f store.DeviceFilter) ([]Device, error) {
+	ds, err := r.st.Devices(ctx, f)
+	if err != nil {
+		return nil, fmt.Errorf("devices: %w", err)
+	}
+	return ds, nil
+}
+
+// SetInfo stores what the device said about itself in Settings or Provision
+// DeviceInformation. The partnership must exist (the gate touched it).
+func (r *Registry) SetInfo(ctx context.Context, k Key, info Info) error {
+	d, err := r.lookup(ctx, k)
+	if err != nil {
+		return err
+	}
+	if err := r.st.SetDeviceInfo(ctx, d.ID, info); err != nil {
+		return fmt.Errorf("devices: %w", err)
+	}
+	_, err = r.Get(ctx, k)
+	return err
+}
+
+// lookup returns the cached partnership or reads it.
+func (r *Registry) lookup(ctx context.Context, k Key) (Device, error) {
+	r.mu.Lock()
+	e, ok := r.cache[k]
+	r.mu.Unlock()
+	if ok {
+		return e.dev, nil
+	}
+	return r.Get(ctx, k)
+}
+
+// Remove deletes a partnership and its traces; the device's next request
+// creates a new one, which must provision again.
+func (r *Registry) Remove(ctx context.Context, id store.PartnershipID) error {
+	d, err := r.st.DeviceByID(ctx, id)
+	if err != nil {
+		return fmt.Errorf("devices: %w", err)
+	}
+	if err := r.st.RemoveDevice(ctx, id); err != nil {
+		return fmt.Errorf("devices: %w", err)
+	}
+	r.forget(Key{User: d.User, DeviceID: d.DeviceID})
+	return nil
+}
+
+// SetTrace switches the protocol trace of a partnership on or off.
+func (r *Registry) SetTrace(ctx context.Context, id store.PartnershipID, on bool) error {
+	if err := r.st.SetDeviceTrace(ctx, id, on); err != nil {
+		return fmt.Errorf("devices: %w", err)
+	}
+	d, err := r.st.DeviceByID(ctx, id)
+	if err != nil {
+		return fmt.Errorf("devices: %w", err)
+	}
+	r.put(Key{User: d.User, DeviceID: d.DeviceID}, d, r.now().UTC())
+	return nil
+}
+
+// Traced reports from memory whether the device k is traced: cheap enough
+// for every request. A device not yet touched by this Registry (the first
+// request after a start) reads as not traced.
+func (r *Registry) Traced(k Key) (store.PartnershipID, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.cache[k]
+	if !ok || !e.dev.TraceEnabled {
+		return 0, false
+	}
+	return e.dev.ID, true
+}
+
+// NewPolicyKey returns a random non-zero policy key (MS-ASPROV 2.2.2.42: a
+// string representation of a 32-bit unsigned integer).
+func NewPolicyKey() uint32 {
+	var b [4]byte
+	for {
+		_, _ = rand.Read(b[:])
+		if k := binary.LittleEndian.Uint32(b[:]); k != 0 {
+			return k
+		}
+	}
+}
+
+// BeginProvision hands the device a temporary policy key for policy p at
+// version v (the initial Provision request, MS-ASPROV 3.2.5.1.1). A
+// resent initial request gets a fresh key that replaces the previous one.
+func (r *Registry) BeginProvision(ctx context.Context, k Key, p store.PolicyID, v int64) (uint32, error) {
+	d, err := r.lookup(ctx, k)
+	if err != nil {
+		return 0, err
+	}
+	key := NewPolicyKey()
+	if err := r.st.SetPendingPolicyKey(ctx, d.ID, key, p, v); err != nil {
+		return 0, fmt.Errorf("devices: %w", err)
+	}
+	if _, err := r.Get(ctx, k); err != nil {
+		return 0, err
+	}
+	return key, nil
+}
+
+// Acknowledge completes the handshake (MS-ASPROV 3.2.5.1.2): temp must be
+// the pending temporary key; the device then gets a new final key, stored
+// with the policy version it was sent and the client's status. Otherwise
+// ErrWrongPolicyKey.
+func (r *Registry) Acknowledge(ctx context.Context, k Key, temp uint32, status int) (uint32, error) {
+	d, err := r.lookup(ctx, k)
+	if err != nil {
+		return 0, err
+	}
+	if temp == 0 {
+		return 0, ErrWrongPolicyKey
+	}
+	final := NewPolicyKey()
+	for final == temp {
+		final = NewPolicyKey()
+	}
+	nd, err := r.st.ConfirmPolicyKey(ctx, d.ID, temp, final, status)
+	if errors.Is(err, store.ErrConflict) {
+		return 0, ErrWrongPolicyKey
+	} else if err != nil {
+		return 0, fmt.Errorf("devices: %w", err)
+	}
+	r.put(k, nd, r.now().UTC())
+	return final, nil
+}
