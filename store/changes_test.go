@@ -326,3 +326,61 @@ func TestConcurrentMixedWrites(t *testing.T) {
 		require.NoError(t, s.Check(ctx))
 	})
 }
+
+func TestCopyItem(t *testing.T) {
+	t.Parallel()
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		ctx := t.Context()
+		u := newUser(t, s, "bob@example.org")
+		inbox, err := s.FolderByType(ctx, u.Mailbox, store.FolderInbox)
+		require.NoError(t, err)
+		archive, err := s.CreateFolder(ctx, u.Mailbox, 0, "Archive", store.FolderUserMail)
+		require.NoError(t, err)
+		raw := readTestdata(t, "alternative.eml")
+		orig, err := s.Deliver(ctx, u.Address, raw)
+		require.NoError(t, err)
+		orig, err = s.SetFlags(ctx, orig.ID, store.FlagsUpdate{Seen: ptr(true), Categories: &[]string{"Blue"}})
+		require.NoError(t, err)
+		m, err := s.ModSeq(ctx, u.Mailbox)
+		require.NoError(t, err)
+
+		cp, err := s.CopyItem(ctx, orig.ID, archive.ID)
+		require.NoError(t, err)
+		assert.NotEqual(t, orig.ID, cp.ID)
+		assert.Equal(t, archive.ID, cp.Folder)
+		assert.Equal(t, uint32(1), cp.UID)
+		assert.Equal(t, m+1, cp.ModSeq)
+		got, err := s.Item(ctx, cp.ID)
+		require.NoError(t, err)
+		assert.Equal(t, cp, got)
+		want := orig
+		want.ID, want.Folder, want.UID, want.ModSeq = cp.ID, cp.Folder, cp.UID, cp.ModSeq
+		assert.Equal(t, want, got, "everything else is copied")
+		m = requireChanges(t, s, u.Mailbox, m,
+			store.Change{Kind: store.KindItem, Op: store.OpAdd, Folder: archive.ID, Item: cp.ID, UID: 1})
+
+		// A copy into the same folder gets the next UID there.
+		again, err := s.CopyItem(ctx, orig.ID, inbox.ID)
+		require.NoError(t, err)
+		assert.Equal(t, orig.UID+1, again.UID)
+		m++
+		assert.Equal(t, int64(1), countRows(t, s, "blobs"), "content shared, not duplicated")
+
+		// The blob survives deleting the original.
+		require.NoError(t, s.DeleteItem(ctx, orig.ID))
+		body, err := s.ItemBody(ctx, cp.ID)
+		require.NoError(t, err)
+		assert.Equal(t, raw, body)
+		m++
+
+		other := newUser(t, s, "carol@example.org")
+		carolInbox, err := s.FolderByType(ctx, other.Mailbox, store.FolderInbox)
+		require.NoError(t, err)
+		_, err = s.CopyItem(ctx, cp.ID, carolInbox.ID)
+		assert.ErrorIs(t, err, store.ErrConflict)
+		_, err = s.CopyItem(ctx, orig.ID, archive.ID)
+		assert.ErrorIs(t, err, store.ErrNotFound)
+		requireChanges(t, s, u.Mailbox, m)
+		require.NoError(t, s.Check(ctx))
+	})
+}

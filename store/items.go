@@ -419,6 +419,48 @@ func (s *Store) MoveItem(ctx context.Context, id ItemID, to FolderID) (Item, err
 	return r.item(), nil
 }
 
+// CopyItem copies an item into a folder of the same mailbox (IMAP COPY):
+// a new item with its own ID, the target's next UID, the same content blob
+// (not duplicated), flags and categories, logged as an OpAdd. Errors:
+// ErrNotFound, ErrConflict (target in another mailbox).
+func (s *Store) CopyItem(ctx context.Context, id ItemID, to FolderID) (Item, error) {
+	var r itemRow
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		cur, modseq, err := lockItem(tx, id, 1)
+		if err != nil {
+			return err
+		}
+		mb, err := folderMailbox(tx, to)
+		if err != nil {
+			return err
+		}
+		if mb != MailboxID(cur.MailboxID) {
+			return fmt.Errorf("%w: target folder %d is in another mailbox", ErrConflict, to)
+		}
+		uid, err := takeUID(tx, to, modseq)
+		if err != nil {
+			return err
+		}
+		r = cur
+		r.FolderID, r.UID, r.Modseq = int64(to), uid, modseq
+		if err := tx.Raw(`INSERT INTO items (mailbox_id, folder_id, uid, class, modseq, received, date, subject, from_addr, to_addr, cc_addr,
+			reply_to, message_id, in_reply_to, refs, importance, has_attachments, preview, size, blob_hash,
+			seen, flagged, answered, forwarded, draft, categories)
+			SELECT mailbox_id, ?, ?, class, ?, received, date, subject, from_addr, to_addr, cc_addr,
+			reply_to, message_id, in_reply_to, refs, importance, has_attachments, preview, size, blob_hash,
+			seen, flagged, answered, forwarded, draft, categories
+			FROM items WHERE id = ? RETURNING id`, int64(to), uid, modseq, int64(id)).Scan(&r.ID).Error; err != nil {
+			return fmt.Errorf("copy item: %w", err)
+		}
+		return logChange(tx, mb, Change{ModSeq: modseq, Kind: KindItem, Op: OpAdd, Folder: to, Item: ItemID(r.ID), UID: uint32(uid)})
+	})
+	if err != nil {
+		return Item{}, fmt.Errorf("copy item %d to folder %d: %w", id, to, err)
+	}
+	s.publish(ctx, Event{Mailbox: MailboxID(r.MailboxID), ModSeq: r.Modseq, Folders: []FolderID{to}})
+	return r.item(), nil
+}
+
 // DeleteItem removes an item for good (IMAP EXPUNGE, EAS Delete without
 // DeletesAsMoves); the change log keeps a tombstone with its folder and
 // UID, and the content blob goes too unless another item shares it.
