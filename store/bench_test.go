@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/easd/easd/store"
@@ -121,5 +122,22 @@ func TestSeedItems(t *testing.T) {
 		it, err := s.Deliver(ctx, u.Address, msg("after"))
 		require.NoError(t, err)
 		require.Equal(t, uint32(601), it.UID)
+
+		// Paging through the folder visits every item once, in UID order.
+		var paged []store.Item
+		for after := uint32(0); ; {
+			page, err := s.ItemsPage(ctx, inbox.ID, after, 250)
+			require.NoError(t, err)
+			if len(page) == 0 {
+				break
+			}
+			assert.LessOrEqual(t, len(page), 250)
+			paged = append(paged, page...)
+			after = page[len(page)-1].UID
+		}
+		require.Len(t, paged, 601)
+		assert.Equal(t, append(items, it), paged)
+		_, err = s.ItemsPage(ctx, inbox.ID, 0, 0)
+		assert.ErrorIs(t, err, store.ErrInvalidArgument)
 	})
 }

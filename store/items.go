@@ -248,6 +248,26 @@ func (s *Store) Items(ctx context.Context, folder FolderID) ([]Item, error) {
 	return out, nil
 }
 
+// ItemsPage returns up to limit items of a folder with a UID greater than
+// afterUID, ordered by UID: pass the last UID of one page to get the next
+// (0 for the first). It reads the (folder_id, uid) index, so a page costs
+// the same however deep into the folder it is.
+func (s *Store) ItemsPage(ctx context.Context, folder FolderID, afterUID uint32, limit int) ([]Item, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("items of folder %d: %w: limit %d", folder, ErrInvalidArgument, limit)
+	}
+	var rows []itemRow
+	if err := s.db.WithContext(ctx).Raw(`SELECT `+itemCols+` FROM items WHERE folder_id = ? AND uid > ? ORDER BY uid LIMIT ?`,
+		int64(folder), int64(afterUID), limit).Scan(&rows).Error; err != nil {
+		return nil, fmt.Errorf("items of folder %d after uid %d: %w", folder, afterUID, err)
+	}
+	out := make([]Item, len(rows))
+	for i, r := range rows {
+		out[i] = r.item()
+	}
+	return out, nil
+}
+
 // Item returns one item, or ErrNotFound.
 func (s *Store) Item(ctx context.Context, id ItemID) (Item, error) {
 	r, err := itemByID(s.db.WithContext(ctx), id)
