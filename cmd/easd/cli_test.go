@@ -417,3 +417,30 @@ func TestServeRejectsBadFlags(t *testing.T) {
 	assert.Equal(t, 1, code)
 	assert.Contains(t, errOut, "nonexistent.pem")
 }
+
+func TestWBXMLCommand(t *testing.T) {
+	in := newInstance(t)
+	doc, err := os.ReadFile(filepath.Join("..", "..", "wbxml", "testdata", "bench", "foldersync30.wbxml"))
+	require.NoError(t, err)
+
+	xml, errOut, code := in.run(string(doc), "wbxml", "decode")
+	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, xml, `<FolderSync xmlns="FolderHierarchy">`)
+
+	back, errOut, code := in.run(xml, "wbxml", "encode")
+	require.Equal(t, 0, code, errOut)
+	assert.Equal(t, doc, []byte(back), "decode then encode gives the same bytes")
+
+	out, errOut, code := in.run(string(doc[:len(doc)/2]), "wbxml", "decode")
+	assert.Equal(t, 1, code)
+	assert.Empty(t, out, "no partial XML for a truncated document")
+	assert.Contains(t, errOut, "offset")
+
+	_, errOut, code = in.run("<Sync xmlns=\"AirSync\"><NoSuchTag/></Sync>", "wbxml", "encode")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "NoSuchTag")
+
+	_, errOut, code = in.run("", "wbxml", "transmogrify")
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, errOut, "usage")
+}
