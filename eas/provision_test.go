@@ -529,3 +529,57 @@ func TestRedactWBXML(t *testing.T) {
 	_, err = eas.RedactWBXML(nil, doc[:len(doc)-1], false)
 	assert.Error(t, err)
 }
+
+// TestProvisionMalformedDeviceInformation: a DeviceInformation that does not follow MS-ASCMD
+// 2.2.3.45 fails the whole request with InvalidXML (103; HTTP 400 before 14.0).
+func TestProvisionMalformedDeviceInformation(t *testing.T) {
+	t.Parallel()
+	env := newProvEnv(t, eas.TraceOptions{})
+	tests := []struct {
+		name string
+		body func(enc *wbxml.Encoder)
+	}{
+		{"EnableOutboundSMS not 0 or 1", func(enc *wbxml.Encoder) {
+			enc.Start(wbxml.SettingsDeviceInformation)
+			enc.Start(wbxml.SettingsSet)
+			enc.String(wbxml.SettingsEnableOutboundSMS, "yes")
+			enc.End()
+			enc.End()
+		}},
+		{"no Set", func(enc *wbxml.Encoder) {
+			enc.Start(wbxml.SettingsDeviceInformation)
+			enc.String(wbxml.SettingsModel, "X")
+			enc.End()
+		}},
+		{"Model with children", func(enc *wbxml.Encoder) {
+			enc.Start(wbxml.SettingsDeviceInformation)
+			enc.Start(wbxml.SettingsSet)
+			enc.Start(wbxml.SettingsModel)
+			enc.String(wbxml.SettingsOS, "X")
+			enc.End()
+			enc.End()
+			enc.End()
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			enc := wbxml.NewEncoder(nil)
+			enc.Start(wbxml.ProvisionProvision)
+			tc.body(enc)
+			enc.Start(wbxml.ProvisionPolicies)
+			enc.Start(wbxml.ProvisionPolicy)
+			enc.String(wbxml.ProvisionPolicyType, eas.PolicyTypeWBXML)
+			enc.End()
+			enc.End()
+			enc.End()
+			body := enc.Bytes()
+			require.NoError(t, enc.Err())
+			c := env.client("BadInfo", eas.Version161)
+			res := provision(t, c, body)
+			assert.Equal(t, int(eas.StatusInvalidXML), res.status)
+			assert.Zero(t, res.key)
+			c.Version = eas.Version121
+			assert.Equal(t, http.StatusBadRequest, provision(t, c, body).http)
+		})
+	}
+}
