@@ -30,19 +30,24 @@ const maxCachedCredentials = 100_000
 // credCache remembers (address, password) pairs that authenticated, as an HMAC under a key
 // made at start: the cache holds no password, and its entries are useless outside this
 // process. The account itself is read again on every request (UserLookup), so disabling an
-// account or switching ActiveSync off acts at once; a changed password stops the old one
-// within the TTL. Safe for concurrent use.
+// account or switching ActiveSync off acts at once, and each entry keeps the account's
+// PasswordStamp, so a changed password stops the old one at once too. Safe for concurrent use.
 type credCache struct {
 	ttl time.Duration
 	now func() time.Time
 	key [32]byte
 
 	mu      sync.Mutex
-	entries map[[sha256.Size]byte]time.Time // expiry
+	entries map[[sha256.Size]byte]credEntry
+}
+
+type credEntry struct {
+	expires time.Time
+	stamp   uint64 // store.User.PasswordStamp when the password was verified
 }
 
 func newCredCache(ttl time.Duration, now func() time.Time) *credCache {
-	c := &credCache{ttl: ttl, now: now, entries: make(map[[sha256.Size]byte]time.Time)}
+	c := &credCache{ttl: ttl, now: now, entries: make(map[[sha256.Size]byte]credEntry)}
 	_, _ = rand.Read(c.key[:])
 	return c
 }
@@ -56,28 +61,29 @@ func (c *credCache) sum(addr, password string) (out [sha256.Size]byte) {
 	return out
 }
 
-// has reports whether addr authenticated with password within the TTL.
-func (c *credCache) has(addr, password string) bool {
+// has reports whether addr authenticated with password within the TTL, and the account's
+// password stamp at that time.
+func (c *credCache) has(addr, password string) (stamp uint64, ok bool) {
 	k := c.sum(addr, password)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	exp, ok := c.entries[k]
-	if ok && !c.now().Before(exp) {
+	e, ok := c.entries[k]
+	if ok && !c.now().Before(e.expires) {
 		delete(c.entries, k)
-		return false
+		return 0, false
 	}
-	return ok
+	return e.stamp, ok
 }
 
-// add remembers that addr authenticated with password.
-func (c *credCache) add(addr, password string) {
+// add remembers that addr authenticated with password while its password stamp was stamp.
+func (c *credCache) add(addr, password string, stamp uint64) {
 	k := c.sum(addr, password)
 	now := c.now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.entries[k]; !ok && len(c.entries) >= maxCachedCredentials {
-		for e, exp := range c.entries {
-			if !now.Before(exp) {
+		for e, ent := range c.entries {
+			if !now.Before(ent.expires) {
 				delete(c.entries, e)
 			}
 		}
@@ -88,7 +94,7 @@ func (c *credCache) add(addr, password string) {
 			delete(c.entries, e)
 		}
 	}
-	c.entries[k] = now.Add(c.ttl)
+	c.entries[k] = credEntry{expires: now.Add(c.ttl), stamp: stamp}
 }
 
 // forget drops addr's entry for password.

@@ -691,21 +691,25 @@ func (s *Server) authenticate(c echo.Context, log *slog.Logger) (store.User, int
 		err = store.ErrBadCredentials
 	)
 	cached := false
-	if mapped && s.creds != nil && s.creds.has(addr, pass) {
-		// Verified recently: read the account afresh instead of running the KDF again.
-		if u, err = s.lookup.UserByAddress(req.Context(), addr); err == nil {
-			cached = true
-			if u.Disabled {
-				err = store.ErrUserDisabled
+	if mapped && s.creds != nil {
+		if stamp, ok := s.creds.has(addr, pass); ok {
+			// Verified recently: read the account afresh instead of running the KDF again,
+			// and trust the memory only if the password has not changed since.
+			u, err = s.lookup.UserByAddress(req.Context(), addr)
+			if err == nil && u.PasswordStamp == stamp {
+				cached = true
+				if u.Disabled {
+					err = store.ErrUserDisabled
+				}
+			} else {
+				s.creds.forget(addr, pass)
 			}
-		} else {
-			s.creds.forget(addr, pass)
 		}
 	}
 	if mapped && !cached {
 		u, err = s.auth.Authenticate(req.Context(), addr, pass)
 		if s.creds != nil && (err == nil || errors.Is(err, store.ErrUserDisabled)) {
-			s.creds.add(addr, pass)
+			s.creds.add(addr, pass, u.PasswordStamp)
 		}
 	}
 	switch {

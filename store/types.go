@@ -36,6 +36,11 @@ type User struct {
 	Protocols   Protocols
 	Mailbox     MailboxID
 	CreatedAt   time.Time
+	// PasswordStamp changes whenever the password does. A front-end that
+	// remembers verified credentials (to spare the KDF on every request)
+	// keeps the stamp with them and trusts the memory only while the
+	// account's current stamp is the same.
+	PasswordStamp uint64
 }
 
 // NewUser is what CreateUser needs.

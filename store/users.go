@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/mail"
@@ -68,14 +70,23 @@ type userRow struct {
 
 func (r userRow) user() User {
 	return User{
-		ID:          UserID(r.ID),
-		Address:     r.Address,
-		DisplayName: r.DisplayName,
-		Disabled:    r.Disabled,
-		Protocols:   Protocols{EAS: r.ProtoEAS, IMAP: r.ProtoIMAP, POP3: r.ProtoPOP3, SMTP: r.ProtoSMTP},
-		Mailbox:     MailboxID(r.MailboxID),
-		CreatedAt:   timeOf(r.CreatedAt),
+		ID:            UserID(r.ID),
+		Address:       r.Address,
+		DisplayName:   r.DisplayName,
+		Disabled:      r.Disabled,
+		Protocols:     Protocols{EAS: r.ProtoEAS, IMAP: r.ProtoIMAP, POP3: r.ProtoPOP3, SMTP: r.ProtoSMTP},
+		Mailbox:       MailboxID(r.MailboxID),
+		CreatedAt:     timeOf(r.CreatedAt),
+		PasswordStamp: passwordStamp(r.PasswordHash),
 	}
+}
+
+// passwordStamp derives User.PasswordStamp from the stored hash: every
+// SetPassword draws a new salt, so the stamp changes with every password
+// change, and it reveals nothing about the password.
+func passwordStamp(hash string) uint64 {
+	sum := sha256.Sum256([]byte(hash))
+	return binary.BigEndian.Uint64(sum[:8])
 }
 
 const userSelect = `SELECT u.id, u.address, u.display_name, u.password_hash, u.disabled,
