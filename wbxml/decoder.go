@@ -167,7 +167,7 @@ type Decoder struct {
 	// startEnd is pos right after the last KindStart returned: the helpers know that the last
 	// token was a start tag when pos still equals it. Only start tags write it.
 	startEnd int
-	stack   [MaxDepth]Tag
+	stack    [MaxDepth]Tag
 }
 
 // NewDecoder returns a Decoder reading doc.
