@@ -240,6 +240,49 @@ CREATE TABLE device_passwords (
 	PRIMARY KEY (user_id, device_id)
 );
 `},
+	{5, "outbound queue and sent client ids", `
+CREATE TABLE outbound_messages (
+	id {{id}},
+	user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+	envelope_from TEXT NOT NULL,
+	message_id TEXT NOT NULL DEFAULT '',
+	size BIGINT NOT NULL,
+	data {{bytes}} NOT NULL,
+	created_at {{time}} NOT NULL
+);
+CREATE INDEX outbound_messages_user ON outbound_messages (user_id, id);
+
+CREATE TABLE outbound_recipients (
+	message_id BIGINT NOT NULL REFERENCES outbound_messages (id) ON DELETE CASCADE,
+	address TEXT NOT NULL,
+	local BOOLEAN NOT NULL,
+	status TEXT NOT NULL,
+	attempts INTEGER NOT NULL DEFAULT 0,
+	last_error TEXT NOT NULL DEFAULT '',
+	next_attempt_at {{time}} NOT NULL,
+	updated_at {{time}} NOT NULL,
+	PRIMARY KEY (message_id, address)
+);
+CREATE INDEX outbound_recipients_due ON outbound_recipients (status, next_attempt_at);
+
+CREATE TABLE sent_client_ids (
+	user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+	device_id TEXT NOT NULL,
+	client_id TEXT NOT NULL,
+	outbound_id BIGINT NOT NULL DEFAULT 0,
+	created_at {{time}} NOT NULL,
+	PRIMARY KEY (user_id, device_id, client_id)
+);
+
+CREATE TABLE ping_states (
+	user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+	device_id TEXT NOT NULL,
+	heartbeat INTEGER NOT NULL,
+	folders TEXT NOT NULL,
+	updated_at {{time}} NOT NULL,
+	PRIMARY KEY (user_id, device_id)
+);
+`},
 }
 
 // LatestSchemaVersion is the version Migrate brings a database to.
