@@ -240,6 +240,22 @@ CREATE TABLE device_passwords (
 	PRIMARY KEY (user_id, device_id)
 );
 `},
+	{4, "collection sync state", `
+CREATE TABLE sync_states (
+	user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+	device_id TEXT NOT NULL,
+	collection TEXT NOT NULL,
+	generation TEXT NOT NULL,
+	counter BIGINT NOT NULL,
+	state {{bytes}} NOT NULL,
+	prev_counter BIGINT NOT NULL DEFAULT 0,
+	prev_state {{bytes}} NOT NULL,
+	round {{bytes}} NOT NULL,
+	version BIGINT NOT NULL,
+	updated_at {{time}} NOT NULL,
+	PRIMARY KEY (user_id, device_id, collection)
+);
+`},
 	{5, "outbound queue and sent client ids", `
 CREATE TABLE outbound_messages (
 	id {{id}},
