@@ -314,7 +314,7 @@ func (r *Registry) Acknowledge(ctx context.Context, k Key, temp uint32, status i
 	for final == temp {
 		final = NewPolicyKey()
 	}
-	nd, err := r.st.ConfirmPolicyKey(ctx, d.ID, temp, final, status)
+	nd, err := r.st.ConfirmPolicyKey(ctx, d.ID, temp, final, status, r.now().UTC())
 	if errors.Is(err, store.ErrConflict) {
 		return 0, ErrWrongPolicyKey
 	} else if err != nil {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/stretchr/testify/assert"
@@ -31,17 +32,23 @@ type provEnv struct {
 	https *httptest.Server
 }
 
-func newProvEnv(t *testing.T, traceOpts eas.TraceOptions) *provEnv {
+// newProvEnv builds the server; now, if given, is the clock of the registry and the gate.
+func newProvEnv(t *testing.T, traceOpts eas.TraceOptions, now ...func() time.Time) *provEnv {
 	t.Helper()
 	st := openStore(t)
 	u, err := st.CreateUser(t.Context(), store.NewUser{Address: "alice@example.com", Password: "secret"})
 	require.NoError(t, err)
-	reg := devices.New(st, devices.Options{})
+	var clock func() time.Time
+	if len(now) > 0 {
+		clock = now[0]
+	}
+	reg := devices.New(st, devices.Options{Now: clock})
+	gopts := eas.GateOptions{Now: clock}
 	srv := eas.New(eas.Options{
 		Logger:        slog.New(slog.DiscardHandler),
 		Auth:          st,
 		DefaultDomain: "example.com",
-		Gate:          eas.NewGate(reg, st, eas.GateOptions{}),
+		Gate:          eas.NewGate(reg, st, gopts),
 		Tracer:        eas.NewTraceRecorder(reg, st, traceOpts),
 	})
 	srv.Handle(eas.ProvisionCommand(reg, st))
@@ -582,4 +589,26 @@ func TestProvisionMalformedDeviceInformation(t *testing.T) {
 			assert.Equal(t, http.StatusBadRequest, provision(t, c, body).http)
 		})
 	}
+}
+
+// TestPolicyRefreshInterval: a policy with a refresh interval makes devices provision again
+// once it has passed since their acknowledgement.
+func TestPolicyRefreshInterval(t *testing.T) {
+	t.Parallel()
+	clk := &fakeClock{t: time.Now()}
+	env := newProvEnv(t, eas.TraceOptions{}, clk.Now)
+	ctx := t.Context()
+	def, err := env.st.DefaultPolicy(ctx)
+	require.NoError(t, err)
+	_, err = env.st.UpdatePolicy(ctx, def.ID, `{"RefreshIntervalHours":2}`)
+	require.NoError(t, err)
+
+	c := env.client("Refresh2", eas.Version161)
+	handshake(t, c)
+	clk.Advance(time.Hour)
+	assert.Equal(t, 1, folderSyncStatus(t, folderSync(t, c, "0")))
+	clk.Advance(90 * time.Minute)
+	refused(t, c, eas.StatusPolicyRefresh)
+	handshake(t, c)
+	assert.Equal(t, 1, folderSyncStatus(t, folderSync(t, c, "0")))
 }

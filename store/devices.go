@@ -346,18 +346,21 @@ func (s *Store) SetPendingPolicyKey(ctx context.Context, id PartnershipID, key u
 // ConfirmPolicyKey completes a Provision: if the partnership's pending key
 // is pending (non-zero), final becomes its policy key, the pending policy
 // becomes the acknowledged one, with the client's status, and the pending
-// key is cleared. Otherwise (no such pending key, or another acknowledgement
+// key is cleared; provisioned_at becomes at (zero: now). Otherwise (no such pending key, or another acknowledgement
 // won the race) it returns ErrConflict and changes nothing.
-func (s *Store) ConfirmPolicyKey(ctx context.Context, id PartnershipID, pending, final uint32, status int) (Device, error) {
+func (s *Store) ConfirmPolicyKey(ctx context.Context, id PartnershipID, pending, final uint32, status int, at time.Time) (Device, error) {
 	if pending == 0 || final == 0 {
 		return Device{}, fmt.Errorf("confirm policy key of %d: %w: key 0", id, ErrInvalidArgument)
+	}
+	if at.IsZero() {
+		at = now()
 	}
 	var rows []deviceRow
 	err := s.db.WithContext(ctx).Raw(`UPDATE devices SET policy_key = ?, policy_key_pending = 0,
 			policy_id = pending_policy_id, policy_version = pending_policy_version,
 			pending_policy_id = 0, pending_policy_version = 0, provision_status = ?, provisioned_at = ?
 		WHERE id = ? AND policy_key_pending = ? RETURNING `+deviceCols,
-		int64(final), status, timestamp(now()), int64(id), int64(pending)).Scan(&rows).Error
+		int64(final), status, timestamp(at), int64(id), int64(pending)).Scan(&rows).Error
 	if err != nil {
 		return Device{}, fmt.Errorf("confirm policy key of %d: %w", id, err)
 	}

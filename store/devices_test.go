@@ -111,10 +111,10 @@ func TestPolicyKeys(t *testing.T) {
 		assert.ErrorIs(t, s.SetPendingPolicyKey(ctx, d.ID, 0, def.ID, 1), store.ErrInvalidArgument)
 		require.NoError(t, s.SetPendingPolicyKey(ctx, d.ID, 111, def.ID, def.Version))
 		require.NoError(t, s.SetPendingPolicyKey(ctx, d.ID, 222, def.ID, def.Version)) // resent initial request
-		_, err = s.ConfirmPolicyKey(ctx, d.ID, 111, 333, 1)
+		_, err = s.ConfirmPolicyKey(ctx, d.ID, 111, 333, 1, time.Time{})
 		assert.ErrorIs(t, err, store.ErrConflict, "the replaced temporary key")
 
-		got, err := s.ConfirmPolicyKey(ctx, d.ID, 222, 333, 2)
+		got, err := s.ConfirmPolicyKey(ctx, d.ID, 222, 333, 2, time.Time{})
 		require.NoError(t, err)
 		assert.Equal(t, uint32(333), got.PolicyKey)
 		assert.Zero(t, got.PendingPolicyKey)
@@ -123,9 +123,9 @@ func TestPolicyKeys(t *testing.T) {
 		assert.Equal(t, 2, got.ProvisionStatus)
 		assert.WithinDuration(t, time.Now(), got.ProvisionedAt, time.Minute)
 
-		_, err = s.ConfirmPolicyKey(ctx, d.ID, 222, 444, 1)
+		_, err = s.ConfirmPolicyKey(ctx, d.ID, 222, 444, 1, time.Time{})
 		assert.ErrorIs(t, err, store.ErrConflict, "a second acknowledgement")
-		_, err = s.ConfirmPolicyKey(ctx, 9999, 222, 444, 1)
+		_, err = s.ConfirmPolicyKey(ctx, 9999, 222, 444, 1, time.Time{})
 		assert.ErrorIs(t, err, store.ErrNotFound)
 	})
 }
