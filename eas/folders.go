@@ -23,7 +23,7 @@ func (h *Hierarchy) currentState(ctx context.Context, r *Request, keyText string
 	if errors.Is(err, store.ErrNotFound) {
 		return st, &StatusError{Status: StatusFolderSyncKey, Err: errors.New("no hierarchy state")}
 	} else if err != nil {
-		return st, err
+		return st, storeFailed(ctx, r, "folder hierarchy state", err)
 	}
 	if key != st.Key {
 		return st, &StatusError{Status: StatusFolderSyncKey, Err: fmt.Errorf("key %d, current %d", key, st.Key)}
@@ -37,7 +37,7 @@ func (h *Hierarchy) advance(ctx context.Context, r *Request, st store.FolderSync
 	if errors.Is(err, store.ErrConflict) {
 		return "", &StatusError{Status: StatusFolderSyncKey, Err: err}
 	} else if err != nil {
-		return "", err
+		return "", storeFailed(ctx, r, "folder hierarchy state", err)
 	}
 	return strconv.FormatUint(k, 10), nil
 }
@@ -86,7 +86,7 @@ func (h *Hierarchy) folderCreate(ctx context.Context, r *Request, dec *wbxml.Dec
 	if parent != 0 {
 		p, ok, err := h.ownFolder(ctx, r, parent)
 		if err != nil {
-			return fmt.Errorf("folder create: %w", err)
+			return storeFailed(ctx, r, "folder create", err)
 		}
 		if !ok {
 			return &StatusError{Status: StatusFolderParentNotFound, Err: fmt.Errorf("parent %d", parent)}
@@ -104,7 +104,7 @@ func (h *Hierarchy) folderCreate(ctx context.Context, r *Request, dec *wbxml.Dec
 	case errors.Is(err, store.ErrInvalidArgument):
 		return malformed(err)
 	case err != nil:
-		return fmt.Errorf("folder create: %w", err)
+		return storeFailed(ctx, r, "folder create", err)
 	}
 	// The device holds the folder it created; record it unless this client is not shown
 	// folders of its kind (then the server never mentions it).
@@ -115,7 +115,7 @@ func (h *Hierarchy) folderCreate(ctx context.Context, r *Request, dec *wbxml.Dec
 	}
 	key, err := h.advance(ctx, r, st, snap)
 	if err != nil {
-		return fmt.Errorf("folder create: %w", err)
+		return storeFailed(ctx, r, "folder create", err)
 	}
 	enc.Start(wbxml.FolderHierarchyFolderCreate)
 	enc.Int(wbxml.FolderHierarchyStatus, int64(StatusSuccess))
@@ -146,7 +146,7 @@ func (h *Hierarchy) folderUpdate(ctx context.Context, r *Request, dec *wbxml.Dec
 	cur, found := store.Folder{}, false
 	if ok && id != 0 {
 		if cur, found, err = h.ownFolder(ctx, r, id); err != nil {
-			return fmt.Errorf("folder update: %w", err)
+			return storeFailed(ctx, r, "folder update", err)
 		}
 	}
 	if !found {
@@ -163,7 +163,7 @@ func (h *Hierarchy) folderUpdate(ctx context.Context, r *Request, dec *wbxml.Dec
 	if ok && parent != 0 {
 		_, ok, err = h.ownFolder(ctx, r, parent)
 		if err != nil {
-			return fmt.Errorf("folder update: %w", err)
+			return storeFailed(ctx, r, "folder update", err)
 		}
 	}
 	if !ok {
@@ -179,7 +179,7 @@ func (h *Hierarchy) folderUpdate(ctx context.Context, r *Request, dec *wbxml.Dec
 		// A move under itself or a descendant, or an invalid name.
 		return malformed(err)
 	case err != nil:
-		return fmt.Errorf("folder update: %w", err)
+		return storeFailed(ctx, r, "folder update", err)
 	}
 	snap := slices.Clone(st.Folders)
 	for i := range snap {
@@ -189,7 +189,7 @@ func (h *Hierarchy) folderUpdate(ctx context.Context, r *Request, dec *wbxml.Dec
 	}
 	key, err := h.advance(ctx, r, st, snap)
 	if err != nil {
-		return fmt.Errorf("folder update: %w", err)
+		return storeFailed(ctx, r, "folder update", err)
 	}
 	enc.Start(wbxml.FolderHierarchyFolderUpdate)
 	enc.Int(wbxml.FolderHierarchyStatus, int64(StatusSuccess))
@@ -218,7 +218,7 @@ func (h *Hierarchy) folderDelete(ctx context.Context, r *Request, dec *wbxml.Dec
 	cur, found := store.Folder{}, false
 	if ok && id != 0 {
 		if cur, found, err = h.ownFolder(ctx, r, id); err != nil {
-			return fmt.Errorf("folder delete: %w", err)
+			return storeFailed(ctx, r, "folder delete", err)
 		}
 	}
 	if !found {
@@ -235,7 +235,7 @@ func (h *Hierarchy) folderDelete(ctx context.Context, r *Request, dec *wbxml.Dec
 	case errors.Is(err, store.ErrConflict):
 		return &StatusError{Status: StatusFolderSpecial, Err: err}
 	case err != nil:
-		return fmt.Errorf("folder delete: %w", err)
+		return storeFailed(ctx, r, "folder delete", err)
 	}
 	// The device drops the folder and everything below it.
 	gone := map[store.FolderID]bool{id: true}
@@ -250,7 +250,7 @@ func (h *Hierarchy) folderDelete(ctx context.Context, r *Request, dec *wbxml.Dec
 	snap := slices.DeleteFunc(slices.Clone(st.Folders), func(sf store.HierarchyFolder) bool { return gone[sf.ID] })
 	key, err := h.advance(ctx, r, st, snap)
 	if err != nil {
-		return fmt.Errorf("folder delete: %w", err)
+		return storeFailed(ctx, r, "folder delete", err)
 	}
 	enc.Start(wbxml.FolderHierarchyFolderDelete)
 	enc.Int(wbxml.FolderHierarchyStatus, int64(StatusSuccess))

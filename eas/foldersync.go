@@ -42,6 +42,7 @@ const (
 // HierarchyStore is what the folder hierarchy commands need of the store.
 type HierarchyStore interface {
 	Folders(ctx context.Context, mb store.MailboxID) ([]store.Folder, error)
+	HierarchyFolders(ctx context.Context, mb store.MailboxID) ([]store.HierarchyFolder, error)
 	CreateFolder(ctx context.Context, mb store.MailboxID, parent store.FolderID, name string, t store.FolderType) (store.Folder, error)
 	RenameFolder(ctx context.Context, id, parent store.FolderID, name string) (store.Folder, error)
 	DeleteFolder(ctx context.Context, id store.FolderID) error
@@ -144,6 +145,22 @@ func readFields(dec *wbxml.Decoder, root wbxml.Tag, tags ...wbxml.Tag) (map[wbxm
 	}
 }
 
+// storeFailed answers a store failure: status 6 (MS-ASCMD 2.2.3.177.3-6: a server error,
+// the client retries), logged here because the dispatcher logs statuses only at Debug; a
+// snapshot that no longer decodes answers 9, so the client starts over and replaces it.
+// A cancelled request passes through for the dispatcher.
+func storeFailed(ctx context.Context, r *Request, what string, err error) error {
+	if ctx.Err() != nil {
+		return err
+	}
+	if errors.Is(err, store.ErrCorruptState) {
+		r.Log.Warn(what+": hierarchy state corrupt, client must resync", "err", err)
+		return &StatusError{Status: StatusFolderSyncKey, Err: err}
+	}
+	r.Log.Error(what+": store", "err", err)
+	return &StatusError{Status: StatusFolderServerError, Err: err}
+}
+
 // parseSyncKey parses a FolderSync key as this server writes it: "0" or a decimal number.
 func parseSyncKey(s string) (uint64, bool) {
 	if s == "" || len(s) > 20 || (len(s) > 1 && s[0] == '0') {
@@ -170,11 +187,11 @@ func parseFolderID(s string) (store.FolderID, bool) {
 
 // visibleFolders returns the user's folders as this client is shown them, sorted by ID.
 func (h *Hierarchy) visibleFolders(ctx context.Context, r *Request) ([]store.HierarchyFolder, error) {
-	fs, err := h.st.Folders(ctx, r.Account.Mailbox)
+	fs, err := h.st.HierarchyFolders(ctx, r.Account.Mailbox)
 	if err != nil {
 		return nil, err
 	}
-	return h.clientQuirks(r).Visible(store.HierarchyOf(fs)), nil
+	return h.clientQuirks(r).Visible(fs), nil
 }
 
 func (h *Hierarchy) clientQuirks(r *Request) ClientQuirks {
@@ -265,7 +282,7 @@ func (h *Hierarchy) folderSync(ctx context.Context, r *Request, dec *wbxml.Decod
 	}
 	cur, err := h.visibleFolders(ctx, r)
 	if err != nil {
-		return fmt.Errorf("folder sync: %w", err)
+		return storeFailed(ctx, r, "folder sync", err)
 	}
 	user, dev := r.Account.ID, r.DeviceID
 
@@ -276,7 +293,7 @@ func (h *Hierarchy) folderSync(ctx context.Context, r *Request, dec *wbxml.Decod
 	if key == 0 {
 		// MS-ASCMD 2.2.3.166 SyncKey: 0 asks for the whole hierarchy.
 		if newKey, err = h.st.AdvanceFolderSync(ctx, user, dev, 0, cur); err != nil {
-			return fmt.Errorf("folder sync: %w", err)
+			return storeFailed(ctx, r, "folder sync", err)
 		}
 		diff = diffHierarchy(nil, cur)
 	} else {
@@ -284,7 +301,7 @@ func (h *Hierarchy) folderSync(ctx context.Context, r *Request, dec *wbxml.Decod
 		if errors.Is(err, store.ErrNotFound) {
 			return &StatusError{Status: StatusFolderSyncKey, Err: fmt.Errorf("no hierarchy state, key %d", key)}
 		} else if err != nil {
-			return fmt.Errorf("folder sync: %w", err)
+			return storeFailed(ctx, r, "folder sync", err)
 		}
 		switch {
 		case key == st.Key:
@@ -295,7 +312,7 @@ func (h *Hierarchy) folderSync(ctx context.Context, r *Request, dec *wbxml.Decod
 				if errors.Is(err, store.ErrConflict) {
 					return &StatusError{Status: StatusFolderSyncKey, Err: err}
 				} else if err != nil {
-					return fmt.Errorf("folder sync: %w", err)
+					return storeFailed(ctx, r, "folder sync", err)
 				}
 			}
 		case st.PrevKey != 0 && key == st.PrevKey:

@@ -515,3 +515,21 @@ func TestQuirksFor(t *testing.T) {
 	empty := eas.NewQuirks([]eas.QuirkRule{{Name: "empty", SingleFolder: []eas.FolderClass{eas.ClassMail}}})
 	assert.Empty(t, empty.For("iPhone", "x").Rules)
 }
+
+// TestFolderSyncCorruptState: a stored snapshot that no longer decodes makes the device
+// start over (status 9) rather than fail for ever; FolderSync 0 replaces it.
+func TestFolderSyncCorruptState(t *testing.T) {
+	t.Parallel()
+	st := openStore(t)
+	env := newHierEnv(t, st)
+	a := env.client("alice@example.com", "DevCorrupt", "iPhone", "")
+	first := doFolderSync(t, a, "0")
+	require.Equal(t, 1, first.Status)
+	require.NoError(t, st.DB().Exec(`UPDATE folder_sync_states SET folders = 'not a snapshot' WHERE device_id = ?`, "DevCorrupt").Error)
+	assert.Equal(t, 9, doFolderSync(t, a, first.Key).Status)
+	assert.Equal(t, 9, folderCreate(t, a, first.Key, "0", "X", 12).Status)
+	again := doFolderSync(t, a, "0")
+	assert.Equal(t, 1, again.Status)
+	assert.Len(t, again.Add, len(first.Add))
+	assert.Equal(t, fsResult{Status: 1, Key: again.Key}, doFolderSync(t, a, again.Key))
+}

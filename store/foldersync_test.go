@@ -36,7 +36,7 @@ func TestFolderSyncState(t *testing.T) {
 
 		// Advance from the current key: the old snapshot becomes the previous one.
 		extra := append(append([]store.HierarchyFolder(nil), snap...),
-			store.HierarchyFolder{ID: 999, Parent: snap[0].ID, Name: "Sub", Type: store.FolderUserMail})
+			store.HierarchyFolder{ID: 999, Parent: snap[0].ID, Name: "Tab\there — ü", Type: store.FolderUserMail})
 		k2, err := s.AdvanceFolderSync(ctx, u.ID, "devA", k1, extra)
 		require.NoError(t, err)
 		assert.Equal(t, uint64(2), k2)
@@ -69,6 +69,25 @@ func TestFolderSyncState(t *testing.T) {
 
 		_, err = s.AdvanceFolderSync(ctx, u.ID, "", 0, snap)
 		require.ErrorIs(t, err, store.ErrInvalidArgument)
+
+		// HierarchyFolders is Folders without the IMAP columns.
+		hf, err := s.HierarchyFolders(ctx, u.Mailbox)
+		require.NoError(t, err)
+		assert.Equal(t, snap, hf)
+
+		// A snapshot that does not decode is an error, not an empty hierarchy; starting
+		// over replaces it.
+		k, err := s.AdvanceFolderSync(ctx, u.ID, "devA", 0, snap)
+		require.NoError(t, err)
+		require.NoError(t, s.DB().Exec(`UPDATE folder_sync_states SET folders = 'garbage' WHERE user_id = ?`, int64(u.ID)).Error)
+		_, err = s.FolderSyncState(ctx, u.ID, "devA")
+		require.ErrorIs(t, err, store.ErrCorruptState)
+		k4, err := s.AdvanceFolderSync(ctx, u.ID, "devA", 0, snap)
+		require.NoError(t, err)
+		assert.Greater(t, k4, k)
+		st, err = s.FolderSyncState(ctx, u.ID, "devA")
+		require.NoError(t, err)
+		assert.Equal(t, store.FolderSyncState{Key: k4, Folders: snap}, st)
 	})
 }
 
