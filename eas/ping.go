@@ -1,0 +1,525 @@
+package eas
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/easd/easd/store"
+	"github.com/easd/easd/wbxml"
+)
+
+// Ping statuses (MS-ASCMD 2.2.3.177.11 Status (Ping)).
+const (
+	StatusPingExpired         Status = 1 // the heartbeat interval expired without changes
+	StatusPingChanges         Status = 2 // changes in at least one folder; Folders lists them
+	StatusPingMissingParams   Status = 3 // empty Ping, or a parameter missing, and nothing cached
+	StatusPingSyntaxError     Status = 4 // the request does not follow the schema
+	StatusPingHeartbeatRange  Status = 5 // HeartbeatInterval out of range; the limit is sent
+	StatusPingTooManyFolders  Status = 6 // more folders than MaxFolders
+	StatusPingFolderHierarchy Status = 7 // the hierarchy changed: FolderSync first
+	StatusPingServerError     Status = 8 // retry later
+)
+
+// Defaults of PingOptions.
+const (
+	// DefaultMinHeartbeat and DefaultMaxHeartbeat are Exchange's bounds (MS-ASCMD 2.2.3.88.1,
+	// <6>: 60 to 3540 seconds).
+	DefaultMinHeartbeat = 60 * time.Second
+	DefaultMaxHeartbeat = 3540 * time.Second
+	// DefaultPingMaxFolders is how many folders one Ping may watch; Exchange's limit is
+	// configurable too (MS-ASCMD 2.2.3.102 MaxFolders names no value).
+	DefaultPingMaxFolders = 300
+)
+
+// PingStore is what Ping needs of the store.
+type PingStore interface {
+	Watch(ctx context.Context, mb store.MailboxID) *store.Watcher
+	ModSeq(ctx context.Context, mb store.MailboxID) (int64, error)
+	Folders(ctx context.Context, mb store.MailboxID) ([]store.Folder, error)
+	FolderSyncState(ctx context.Context, user store.UserID, deviceID string) (store.FolderSyncState, error)
+	PingState(ctx context.Context, user store.UserID, deviceID string) (store.PingState, error)
+	SetPingState(ctx context.Context, user store.UserID, deviceID string, st store.PingState) error
+}
+
+var _ PingStore = (*store.Store)(nil)
+
+// PingBaseline returns, for the folders a Ping watches, the modseq up to which the device
+// already holds each folder (from its Sync state): a folder whose store modseq is higher has
+// changes for the device. Folders it does not know are left out of the map.
+type PingBaseline func(ctx context.Context, r *Request, folders []store.FolderID) (map[store.FolderID]int64, error)
+
+// PingOptions configures NewPing. Store is required.
+type PingOptions struct {
+	Store PingStore
+	// MinHeartbeat and MaxHeartbeat bound HeartbeatInterval; zero: DefaultMinHeartbeat and
+	// DefaultMaxHeartbeat.
+	MinHeartbeat, MaxHeartbeat time.Duration
+	// MaxFolders bounds the Folders of one Ping; zero: DefaultPingMaxFolders.
+	MaxFolders int
+	// Hierarchy, when set, decides which folders the device is shown (its client quirks), so
+	// that a hidden folder does not count as a hierarchy change. Nil: every folder.
+	Hierarchy *Hierarchy
+	// Baseline gives the device's Sync position per folder. Nil, or a folder it leaves out:
+	// the folder's modseq when the Ping started, so only changes during the Ping count.
+	Baseline PingBaseline
+}
+
+// Ping serves the Ping command (MS-ASCMD 2.2.1.13): the long poll that pushes mail.
+//
+// A Ping holds one goroutine (the request's), one store.Watcher (a channel of one and a
+// subscription in the notifier), one timer and one entry in the table of waiting Pings; it
+// never rescans folders on a timer. It reads the folders once when it starts (their
+// modseqs are the baseline, unless Baseline knows the device's Sync position, and the
+// hierarchy is compared with the device's last FolderSync), then sleeps until the store
+// signals a change in the mailbox, the heartbeat expires, a newer Ping of the same device
+// supersedes it, Close is called or the request's context ends. On a signal it reads the
+// mailbox modseq (one primary-key read); only if that moved does it read the folders again
+// and compare modseqs: integers, no item is read.
+//
+// The parameters (HeartbeatInterval, Folders) of the last Ping of each device are stored
+// (store.PingState), not kept in memory, so an empty Ping works after a restart and on
+// another node behind the same database; each Ping that changes them writes them, one
+// that does not reads them (one primary-key read).
+//
+// Statuses: 1 heartbeat expired (also when superseded, shut down or cancelled: the device
+// simply pings again), 2 with the changed folders, 3 empty or partial Ping with nothing
+// cached, 4 malformed, 5 with the HeartbeatInterval limit, 6 with MaxFolders, 7 when the
+// device's folder hierarchy is out of date (it changed since the device's last FolderSync,
+// the device never ran one, or a watched folder no longer exists), 8 on a store failure.
+type Ping struct {
+	st         PingStore
+	minHB      time.Duration
+	maxHB      time.Duration
+	maxFolders int
+	hierarchy  *Hierarchy
+	baseline   PingBaseline
+
+	mu      sync.Mutex
+	waiting map[pingDevice]*pingWaiter
+	closed  bool
+}
+
+type pingDevice struct {
+	user   store.UserID
+	device string
+}
+
+// pingWaiter is a waiting Ping: closing stop releases it with status 1.
+type pingWaiter struct {
+	stop chan struct{}
+}
+
+// NewPing returns the Ping command over opts.Store.
+func NewPing(opts PingOptions) *Ping {
+	p := &Ping{st: opts.Store, minHB: opts.MinHeartbeat, maxHB: opts.MaxHeartbeat, maxFolders: opts.MaxFolders,
+		hierarchy: opts.Hierarchy, baseline: opts.Baseline, waiting: make(map[pingDevice]*pingWaiter)}
+	if p.minHB <= 0 {
+		p.minHB = DefaultMinHeartbeat
+	}
+	if p.maxHB <= 0 {
+		p.maxHB = DefaultMaxHeartbeat
+	}
+	if p.maxFolders <= 0 {
+		p.maxFolders = DefaultPingMaxFolders
+	}
+	return p
+}
+
+// Command returns the Ping command for Server.Handle.
+func (p *Ping) Command() Command {
+	return Command{Code: CmdPing, Handler: p.ping, EmptyBody: true,
+		Status: TopLevelStatus(wbxml.PingPing, wbxml.PingStatus)}
+}
+
+// Close releases every waiting Ping with status 1, and answers 1 at once to every Ping that
+// arrives later, so that devices reconnect (to another node) while the server shuts down.
+// Call it before http.Server.Shutdown, which waits for running requests.
+func (p *Ping) Close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
+	for k, w := range p.waiting {
+		close(w.stop)
+		delete(p.waiting, k)
+	}
+}
+
+// Waiting returns the number of Pings waiting now (for metrics and tests).
+func (p *Ping) Waiting() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.waiting)
+}
+
+// pingRequest is a parsed Ping body; zero fields were absent.
+type pingRequest struct {
+	heartbeat    int64
+	hasHeartbeat bool
+	folders      []store.PingFolder
+	hasFolders   bool
+	badFolder    bool // an Id that is not one of our folder ids
+}
+
+func pingSyntax(err error) error { return &StatusError{Status: StatusPingSyntaxError, Err: err} }
+
+// readPingFolder reads the children of a <Folder> whose start tag was read: Id and Class.
+func readPingFolder(dec *wbxml.Decoder, content bool) (map[wbxml.Tag]string, error) {
+	out := make(map[wbxml.Tag]string, 2)
+	if !content {
+		return out, nil
+	}
+	for {
+		tok, err := dec.Next()
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case tok.Kind == wbxml.KindEnd:
+			return out, nil
+		case tok.Kind == wbxml.KindStart && (tok.Tag == wbxml.PingId || tok.Tag == wbxml.PingClass):
+			v, err := dec.String()
+			if err != nil {
+				return nil, err
+			}
+			out[tok.Tag] = v
+		case tok.Kind == wbxml.KindStart:
+			if err := dec.Skip(); err != nil {
+				return nil, err
+			}
+		default:
+			return nil, errors.New("text directly in Folder")
+		}
+	}
+}
+
+// readPing reads <Ping>[<HeartbeatInterval>][<Folders><Folder><Id/><Class/></Folder>…</Folders>]
+// (MS-ASCMD 2.2.1.13); an empty body is an empty request.
+func readPing(dec *wbxml.Decoder, body []byte, maxFolders int) (pingRequest, error) {
+	var pr pingRequest
+	if len(body) == 0 {
+		return pr, nil
+	}
+	tok, err := dec.Expect(wbxml.PingPing)
+	if err != nil {
+		return pr, pingSyntax(err)
+	}
+	if !tok.Content {
+		return pr, nil
+	}
+	for {
+		tok, err := dec.Next()
+		if err != nil {
+			return pr, pingSyntax(err)
+		}
+		if tok.Kind == wbxml.KindEnd {
+			return pr, nil
+		}
+		if tok.Kind != wbxml.KindStart {
+			return pr, pingSyntax(errors.New("text in Ping"))
+		}
+		switch tok.Tag {
+		case wbxml.PingHeartbeatInterval:
+			if pr.heartbeat, err = dec.Int(); err != nil {
+				return pr, pingSyntax(err)
+			}
+			pr.hasHeartbeat = true
+		case wbxml.PingFolders:
+			pr.hasFolders = true
+			if !tok.Content {
+				continue
+			}
+			if err := readPingFolders(dec, &pr, maxFolders); err != nil {
+				return pr, err
+			}
+		default:
+			if err := dec.Skip(); err != nil {
+				return pr, pingSyntax(err)
+			}
+		}
+	}
+}
+
+func readPingFolders(dec *wbxml.Decoder, pr *pingRequest, maxFolders int) error {
+	n := 0
+	for {
+		tok, err := dec.Next()
+		if err != nil {
+			return pingSyntax(err)
+		}
+		if tok.Kind == wbxml.KindEnd {
+			return nil
+		}
+		if tok.Kind != wbxml.KindStart || tok.Tag != wbxml.PingFolder {
+			return pingSyntax(fmt.Errorf("unexpected %s in Folders", tok.Tag))
+		}
+		n++
+		if n > maxFolders {
+			// Count the rest without keeping them.
+			if err := dec.Skip(); err != nil {
+				return pingSyntax(err)
+			}
+			pr.folders = append(pr.folders, store.PingFolder{})
+			continue
+		}
+		f, err := readPingFolder(dec, tok.Content)
+		if err != nil {
+			return pingSyntax(err)
+		}
+		id, ok := parseFolderID(f[wbxml.PingId])
+		if !ok || id == 0 {
+			pr.badFolder = true
+		}
+		pr.folders = append(pr.folders, store.PingFolder{ID: id, Class: f[wbxml.PingClass]})
+	}
+}
+
+func (p *Ping) ping(ctx context.Context, r *Request, dec *wbxml.Decoder, enc *wbxml.Encoder) error {
+	pr, err := readPing(dec, r.Body, p.maxFolders)
+	if err != nil {
+		return err
+	}
+	if len(pr.folders) > p.maxFolders {
+		// MS-ASCMD 2.2.3.102: MaxFolders comes with status 6.
+		enc.Start(wbxml.PingPing)
+		enc.Int(wbxml.PingStatus, int64(StatusPingTooManyFolders))
+		enc.Int(wbxml.PingMaxFolders, int64(p.maxFolders))
+		enc.End()
+		return nil
+	}
+	if pr.hasHeartbeat {
+		hb := time.Duration(pr.heartbeat) * time.Second
+		if pr.heartbeat > int64(p.maxHB/time.Second) {
+			hb = p.maxHB + time.Second // no overflow for absurd values
+		}
+		if hb < p.minHB || hb > p.maxHB {
+			// MS-ASCMD 2.2.3.88.1: with status 5 the server returns the minimum or maximum
+			// interval allowed.
+			limit := p.maxHB
+			if hb < p.minHB {
+				limit = p.minHB
+			}
+			enc.Start(wbxml.PingPing)
+			enc.Int(wbxml.PingStatus, int64(StatusPingHeartbeatRange))
+			enc.Int(wbxml.PingHeartbeatInterval, int64(limit/time.Second))
+			enc.End()
+			return nil
+		}
+	}
+	if pr.hasFolders && len(pr.folders) == 0 {
+		return pingSyntax(errors.New("empty Folders"))
+	}
+	params, err := p.params(ctx, r, pr)
+	if err != nil {
+		return err
+	}
+	st, changed, err := p.wait(ctx, r, params)
+	if err != nil {
+		if ctx.Err() != nil {
+			writePingStatus(enc, StatusPingExpired, nil)
+			return nil
+		}
+		r.Log.Error("ping", "err", err)
+		writePingStatus(enc, StatusPingServerError, nil)
+		return nil
+	}
+	writePingStatus(enc, st, changed)
+	return nil
+}
+
+// params merges the request with the cached parameters (MS-ASCMD 3.1.5.8) and stores them
+// when they changed.
+func (p *Ping) params(ctx context.Context, r *Request, pr pingRequest) (store.PingState, error) {
+	var cached store.PingState
+	have := false
+	if !pr.hasHeartbeat || !pr.hasFolders {
+		c, err := p.st.PingState(ctx, r.Account.ID, r.DeviceID)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+		case err != nil:
+			return store.PingState{}, &StatusError{Status: StatusPingServerError, Err: err}
+		default:
+			cached, have = c, true
+		}
+		if !have {
+			return store.PingState{}, &StatusError{Status: StatusPingMissingParams, Err: errors.New("no cached ping parameters")}
+		}
+	}
+	next := cached
+	if pr.hasHeartbeat {
+		next.Heartbeat = int(pr.heartbeat)
+	}
+	if pr.hasFolders {
+		next.Folders = pr.folders
+	}
+	// Cached values may predate a change of the bounds.
+	next.Heartbeat = int(min(max(time.Duration(next.Heartbeat)*time.Second, p.minHB), p.maxHB) / time.Second)
+	if pr.badFolder {
+		return next, nil // answered 7 by wait; not worth caching
+	}
+	if !have || next.Heartbeat != cached.Heartbeat || !slices.Equal(next.Folders, cached.Folders) {
+		if err := p.st.SetPingState(ctx, r.Account.ID, r.DeviceID, next); err != nil {
+			return store.PingState{}, &StatusError{Status: StatusPingServerError, Err: err}
+		}
+	}
+	return next, nil
+}
+
+// register makes w the device's waiting Ping, releasing the one before it. It reports false
+// after Close.
+func (p *Ping) register(k pingDevice, w *pingWaiter) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return false
+	}
+	if old := p.waiting[k]; old != nil {
+		close(old.stop) // MS-ASCMD 2.2.1.13: the newer Ping replaces it; the older answers 1
+	}
+	p.waiting[k] = w
+	return true
+}
+
+func (p *Ping) unregister(k pingDevice, w *pingWaiter) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.waiting[k] == w {
+		delete(p.waiting, k)
+	}
+}
+
+// wait runs the long poll and returns the status and, for 2, the changed folders.
+func (p *Ping) wait(ctx context.Context, r *Request, params store.PingState) (Status, []store.FolderID, error) {
+	k := pingDevice{r.Account.ID, r.DeviceID}
+	w := &pingWaiter{stop: make(chan struct{})}
+	if !p.register(k, w) {
+		return StatusPingExpired, nil, nil
+	}
+	defer p.unregister(k, w)
+	mb := r.Account.Mailbox
+	// Watch before reading, so that a change committed after the read signals.
+	watch := p.st.Watch(ctx, mb)
+	defer watch.Close()
+
+	ids := make([]store.FolderID, len(params.Folders))
+	for i, f := range params.Folders {
+		ids[i] = f.ID
+	}
+	seen, err := p.st.ModSeq(ctx, mb)
+	if err != nil {
+		return 0, nil, err
+	}
+	folders, err := p.st.Folders(ctx, mb)
+	if err != nil {
+		return 0, nil, err
+	}
+	if stale, err := p.hierarchyStale(ctx, r, folders, ids); err != nil {
+		return 0, nil, err
+	} else if stale {
+		return StatusPingFolderHierarchy, nil, nil
+	}
+	base := make(map[store.FolderID]int64, len(ids))
+	for _, f := range folders {
+		base[f.ID] = f.ModSeq
+	}
+	if p.baseline != nil {
+		known, err := p.baseline(ctx, r, ids)
+		if err != nil {
+			return 0, nil, err
+		}
+		for id, m := range known {
+			if _, ok := base[id]; ok {
+				base[id] = m
+			}
+		}
+	}
+	if ch := changedFolders(folders, ids, base); len(ch) > 0 {
+		return StatusPingChanges, ch, nil
+	}
+
+	timer := time.NewTimer(time.Duration(params.Heartbeat) * time.Second)
+	defer timer.Stop()
+	for {
+		select {
+		case <-timer.C:
+			return StatusPingExpired, nil, nil
+		case <-w.stop:
+			return StatusPingExpired, nil, nil
+		case <-ctx.Done():
+			return 0, nil, ctx.Err()
+		case <-watch.C:
+		}
+		now, err := p.st.ModSeq(ctx, mb)
+		if err != nil {
+			return 0, nil, err
+		}
+		if now == seen {
+			continue // a hint without a change (coalesced, or another node's echo)
+		}
+		seen = now
+		if folders, err = p.st.Folders(ctx, mb); err != nil {
+			return 0, nil, err
+		}
+		if stale, err := p.hierarchyStale(ctx, r, folders, ids); err != nil {
+			return 0, nil, err
+		} else if stale {
+			return StatusPingFolderHierarchy, nil, nil
+		}
+		if ch := changedFolders(folders, ids, base); len(ch) > 0 {
+			return StatusPingChanges, ch, nil
+		}
+	}
+}
+
+// changedFolders returns the watched folders whose modseq passed their baseline, in the
+// order the device listed them.
+func changedFolders(folders []store.Folder, ids []store.FolderID, base map[store.FolderID]int64) []store.FolderID {
+	var out []store.FolderID
+	for _, id := range ids {
+		for _, f := range folders {
+			if f.ID == id && f.ModSeq > base[id] && !slices.Contains(out, id) {
+				out = append(out, id)
+			}
+		}
+	}
+	return out
+}
+
+// hierarchyStale reports whether the device must run FolderSync before pinging: a watched
+// folder is gone, the device never synchronised its hierarchy, or its last snapshot differs
+// from the folders it would be shown now (MS-ASCMD 2.2.3.177.11 status 7).
+func (p *Ping) hierarchyStale(ctx context.Context, r *Request, folders []store.Folder, ids []store.FolderID) (bool, error) {
+	for _, id := range ids {
+		if !slices.ContainsFunc(folders, func(f store.Folder) bool { return f.ID == id }) {
+			return true, nil
+		}
+	}
+	st, err := p.st.FolderSyncState(ctx, r.Account.ID, r.DeviceID)
+	if errors.Is(err, store.ErrNotFound) {
+		return true, nil
+	} else if err != nil {
+		return false, err
+	}
+	cur := store.HierarchyOf(folders)
+	if p.hierarchy != nil {
+		cur = p.hierarchy.clientQuirks(r).Visible(cur)
+	}
+	return !slices.Equal(cur, st.Folders), nil
+}
+
+// writePingStatus writes <Ping><Status/>[<Folders><Folder/>…</Folders>]</Ping>.
+func writePingStatus(enc *wbxml.Encoder, st Status, changed []store.FolderID) {
+	enc.Start(wbxml.PingPing)
+	enc.Int(wbxml.PingStatus, int64(st))
+	if len(changed) > 0 {
+		enc.Start(wbxml.PingFolders)
+		for _, id := range changed {
+			enc.String(wbxml.PingFolder, serverID(id))
+		}
+		enc.End()
+	}
+	enc.End()
+}
