@@ -255,6 +255,16 @@ func (r *Registry) SetTrace(ctx context.Context, id store.PartnershipID, on bool
 	return nil
 }
 
+// Traces returns the stored protocol traces of a partnership, newest first, at most limit (0:
+// all kept, see eas.TraceOptions.Limit).
+func (r *Registry) Traces(ctx context.Context, id store.PartnershipID, limit int) ([]store.TraceRecord, error) {
+	tr, err := r.st.Traces(ctx, id, limit)
+	if err != nil {
+		return nil, fmt.Errorf("devices: %w", err)
+	}
+	return tr, nil
+}
+
 // Traced reports from memory whether the device k is traced: cheap enough
 // for every request. A device not yet touched by this Registry (the first
 // request after a start) reads as not traced.
