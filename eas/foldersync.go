@@ -103,6 +103,24 @@ func (h *Hierarchy) Commands() []Command {
 	}
 }
 
+// Changed reports whether the device's folder hierarchy is out of date: it has no hierarchy
+// state yet, or the user's folders as this client sees them differ from the snapshot of its
+// current key. Ping (status 7) and Sync (status 12) use it to tell the device to FolderSync
+// (MS-ASCMD 2.2.3.177.11, 2.2.3.177.17).
+func (h *Hierarchy) Changed(ctx context.Context, r *Request) (bool, error) {
+	st, err := h.st.FolderSyncState(ctx, r.Account.ID, r.DeviceID)
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrCorruptState) {
+		return true, nil
+	} else if err != nil {
+		return false, fmt.Errorf("eas: hierarchy changed: %w", err)
+	}
+	cur, err := h.visibleFolders(ctx, r)
+	if err != nil {
+		return false, fmt.Errorf("eas: hierarchy changed: %w", err)
+	}
+	return diffHierarchy(st.Folders, cur).count() > 0, nil
+}
+
 // malformed is the FolderHierarchy answer to a request that does not have the shape of its
 // command.
 func malformed(err error) error {

@@ -533,3 +533,39 @@ func TestFolderSyncCorruptState(t *testing.T) {
 	assert.Len(t, again.Add, len(first.Add))
 	assert.Equal(t, fsResult{Status: 1, Key: again.Key}, doFolderSync(t, a, again.Key))
 }
+
+// TestHierarchyChanged: what Ping and Sync ask before telling a device to FolderSync.
+func TestHierarchyChanged(t *testing.T) {
+	t.Parallel()
+	st := openStore(t)
+	env := newHierEnv(t, st)
+	h := eas.NewHierarchy(eas.HierarchyOptions{Store: st})
+	ctx := t.Context()
+	r := &eas.Request{Account: env.alice, DeviceID: "DevChg", DeviceType: "iPhone"}
+	changed, err := h.Changed(ctx, r)
+	require.NoError(t, err)
+	assert.True(t, changed, "never synced")
+
+	a := env.client("alice@example.com", "DevChg", "iPhone", "")
+	key := doFolderSync(t, a, "0").Key
+	changed, err = h.Changed(ctx, r)
+	require.NoError(t, err)
+	assert.False(t, changed)
+
+	// A folder the iPhone is not shown (a second notes folder) is no change for it.
+	_, err = st.CreateFolder(ctx, env.alice.Mailbox, 0, "More notes", store.FolderUserNotes)
+	require.NoError(t, err)
+	changed, err = h.Changed(ctx, r)
+	require.NoError(t, err)
+	assert.False(t, changed)
+
+	_, err = st.CreateFolder(ctx, env.alice.Mailbox, 0, "Mail", store.FolderUserMail)
+	require.NoError(t, err)
+	changed, err = h.Changed(ctx, r)
+	require.NoError(t, err)
+	assert.True(t, changed)
+	doFolderSync(t, a, key)
+	changed, err = h.Changed(ctx, r)
+	require.NoError(t, err)
+	assert.False(t, changed, "after the FolderSync")
+}
