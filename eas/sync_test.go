@@ -1,0 +1,337 @@
+package eas_test
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/easd/easd/eas"
+	"github.com/easd/easd/eas/easclient"
+	"github.com/easd/easd/store"
+	"github.com/easd/easd/store/storetest"
+	"github.com/easd/easd/wbxml"
+)
+
+// TestSyncTranscript walks one device through the life of an Inbox on both databases:
+// initial sync in windows, no-change sync, a delivery, the device's own flag, read and
+// delete, a change made in the store, and a filter window.
+func TestSyncTranscript(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		ctx := t.Context()
+		se := newSyncEnv(t, st)
+		c := se.client()
+		inbox := folderIDString(se.inbox)
+		se.deliver(250)
+
+		coll := se.sync(c, collReq{key: "0", id: inbox})
+		assert.Equal(t, "1", coll.get(wbxml.AirSyncStatus))
+		assert.Nil(t, coll.child(wbxml.AirSyncCommands), "key 0 answers no items")
+		key := coll.get(wbxml.AirSyncSyncKey)
+		require.NotEqual(t, "0", key)
+
+		held := map[string]bool{}
+		for i, want := range []int{100, 100, 50} {
+			coll = se.sync(c, collReq{key: key, id: inbox, window: 100})
+			require.Equal(t, "1", coll.get(wbxml.AirSyncStatus))
+			adds := commandIDs(coll, wbxml.AirSyncAdd)
+			assert.Len(t, adds, want, "round %d", i)
+			assert.Equal(t, i < 2, coll.has(wbxml.AirSyncMoreAvailable), "round %d MoreAvailable", i)
+			for _, id := range adds {
+				assert.False(t, held[id], "duplicate add %s", id)
+				held[id] = true
+			}
+			newKey := coll.get(wbxml.AirSyncSyncKey)
+			assert.NotEqual(t, key, newKey)
+			key = newKey
+		}
+		require.Len(t, held, 250)
+
+		// No change: status 1, no commands, the same key.
+		coll = se.sync(c, collReq{key: key, id: inbox, window: 100})
+		assert.Equal(t, "1", coll.get(wbxml.AirSyncStatus))
+		assert.Nil(t, coll.child(wbxml.AirSyncCommands))
+		assert.False(t, coll.has(wbxml.AirSyncMoreAvailable))
+		assert.Equal(t, key, coll.get(wbxml.AirSyncSyncKey))
+
+		// A delivery arrives as an Add with its fields.
+		it := se.deliver(1)[0]
+		coll = se.sync(c, collReq{key: key, id: inbox})
+		adds := coll.child(wbxml.AirSyncCommands).all(wbxml.AirSyncAdd)
+		require.Len(t, adds, 1)
+		assert.Equal(t, strconv.FormatInt(int64(it.ID), 10), adds[0].get(wbxml.AirSyncServerId))
+		data := adds[0].child(wbxml.AirSyncApplicationData)
+		assert.Equal(t, it.Subject, data.get(wbxml.EmailSubject))
+		assert.Equal(t, "0", data.get(wbxml.EmailRead))
+		assert.Equal(t, "IPM.Note", data.get(wbxml.EmailMessageClass))
+		key = coll.get(wbxml.AirSyncSyncKey)
+		sid := strconv.FormatInt(int64(it.ID), 10)
+
+		// The device flags and reads it: the store has it, and it is not echoed back.
+		coll = se.sync(c, collReq{key: key, id: inbox, commands: func(enc *wbxml.Encoder) {
+			enc.Start(wbxml.AirSyncChange)
+			enc.String(wbxml.AirSyncServerId, sid)
+			enc.Start(wbxml.AirSyncApplicationData)
+			enc.Int(wbxml.EmailRead, 1)
+			enc.Start(wbxml.EmailFlag)
+			enc.Int(wbxml.EmailStatus, 2)
+			enc.String(wbxml.EmailFlagType, "Follow up")
+			enc.End()
+			enc.End()
+			enc.End()
+		}})
+		assert.Equal(t, "1", coll.get(wbxml.AirSyncStatus))
+		assert.Nil(t, coll.child(wbxml.AirSyncResponses), "a successful change has no response")
+		key = coll.get(wbxml.AirSyncSyncKey)
+		got, err := st.Item(ctx, it.ID)
+		require.NoError(t, err)
+		assert.True(t, got.Seen)
+		assert.True(t, got.Flagged)
+		coll = se.sync(c, collReq{key: key, id: inbox})
+		assert.Nil(t, coll.child(wbxml.AirSyncCommands), "own change echoed")
+		key = coll.get(wbxml.AirSyncSyncKey)
+
+		// A change made in the store arrives as a Change.
+		off := false
+		_, err = st.SetFlags(ctx, it.ID, store.FlagsUpdate{Flagged: &off})
+		require.NoError(t, err)
+		coll = se.sync(c, collReq{key: key, id: inbox})
+		changes := coll.child(wbxml.AirSyncCommands).all(wbxml.AirSyncChange)
+		require.Len(t, changes, 1)
+		assert.Equal(t, sid, changes[0].get(wbxml.AirSyncServerId))
+		flag := changes[0].child(wbxml.AirSyncApplicationData).child(wbxml.EmailFlag)
+		require.NotNil(t, flag)
+		assert.Empty(t, flag.kids, "cleared flag")
+		key = coll.get(wbxml.AirSyncSyncKey)
+
+		// The device deletes it: it moves to Deleted Items.
+		coll = se.sync(c, collReq{key: key, id: inbox, commands: func(enc *wbxml.Encoder) {
+			enc.Start(wbxml.AirSyncDelete)
+			enc.String(wbxml.AirSyncServerId, sid)
+			enc.End()
+		}})
+		assert.Equal(t, "1", coll.get(wbxml.AirSyncStatus))
+		key = coll.get(wbxml.AirSyncSyncKey)
+		got, err = st.Item(ctx, it.ID)
+		require.NoError(t, err)
+		assert.Equal(t, se.trash.ID, got.Folder)
+		coll = se.sync(c, collReq{key: key, id: inbox})
+		assert.Nil(t, coll.child(wbxml.AirSyncCommands), "own delete echoed")
+		key = coll.get(wbxml.AirSyncSyncKey)
+
+		// A delete in the store arrives as a Delete; an unknown ServerId gets 8.
+		var victim string
+		for id := range held {
+			victim = id
+			break
+		}
+		vid, _ := strconv.ParseInt(victim, 10, 64)
+		require.NoError(t, st.DeleteItem(ctx, store.ItemID(vid)))
+		coll = se.sync(c, collReq{key: key, id: inbox, commands: func(enc *wbxml.Encoder) {
+			enc.Start(wbxml.AirSyncChange)
+			enc.String(wbxml.AirSyncServerId, "999999")
+			enc.Start(wbxml.AirSyncApplicationData)
+			enc.Int(wbxml.EmailRead, 1)
+			enc.End()
+			enc.End()
+		}})
+		assert.Equal(t, []string{victim}, commandIDs(coll, wbxml.AirSyncDelete))
+		resp := coll.child(wbxml.AirSyncResponses).child(wbxml.AirSyncChange)
+		require.NotNil(t, resp)
+		assert.Equal(t, "8", resp.get(wbxml.AirSyncStatus))
+		key = coll.get(wbxml.AirSyncSyncKey)
+
+		// FilterType 3 (one week): old mail leaves with SoftDelete; back to 0 brings it back.
+		old, err := st.AppendMessage(ctx, se.inbox.ID, se.message("old"), store.AppendOptions{Received: se.now.Add(-10 * 24 * time.Hour)})
+		require.NoError(t, err)
+		coll = se.sync(c, collReq{key: key, id: inbox})
+		assert.Equal(t, []string{strconv.FormatInt(int64(old.ID), 10)}, commandIDs(coll, wbxml.AirSyncAdd))
+		key = coll.get(wbxml.AirSyncSyncKey)
+		week := func(enc *wbxml.Encoder) { enc.Int(wbxml.AirSyncFilterType, 3) }
+		coll = se.sync(c, collReq{key: key, id: inbox, options: week})
+		assert.Equal(t, []string{strconv.FormatInt(int64(old.ID), 10)}, commandIDs(coll, wbxml.AirSyncSoftDelete))
+		key = coll.get(wbxml.AirSyncSyncKey)
+		// The options are kept: the next Sync without Options keeps the window.
+		coll = se.sync(c, collReq{key: key, id: inbox})
+		assert.Nil(t, coll.child(wbxml.AirSyncCommands))
+		key = coll.get(wbxml.AirSyncSyncKey)
+		// Time passes: everything delivered ages out of the window.
+		se.now = se.now.Add(8 * 24 * time.Hour)
+		coll = se.sync(c, collReq{key: key, id: inbox, window: 512})
+		assert.Len(t, commandIDs(coll, wbxml.AirSyncSoftDelete), 249)
+		key = coll.get(wbxml.AirSyncSyncKey)
+		se.now = se.now.Add(-8 * 24 * time.Hour)
+		all := func(enc *wbxml.Encoder) { enc.Int(wbxml.AirSyncFilterType, 0) }
+		coll = se.sync(c, collReq{key: key, id: inbox, window: 512, options: all})
+		assert.Len(t, commandIDs(coll, wbxml.AirSyncAdd), 250, "widening the window adds everything again")
+		require.NoError(t, st.Check(ctx))
+	})
+}
+
+// TestSyncKeys covers stale, foreign and malformed keys, the previous key and unknown
+// collections.
+func TestSyncKeys(t *testing.T) {
+	st := openSyncStore(t)
+	se := newSyncEnv(t, st)
+	c := se.client()
+	inbox := folderIDString(se.inbox)
+	se.deliver(3)
+	k1 := se.sync(c, collReq{key: "0", id: inbox}).get(wbxml.AirSyncSyncKey)
+	coll := se.sync(c, collReq{key: k1, id: inbox})
+	k2 := coll.get(wbxml.AirSyncSyncKey)
+	first := commandIDs(coll, wbxml.AirSyncAdd)
+	require.Len(t, first, 3)
+	// The previous key again: the same adds again, under a fresh key.
+	coll = se.sync(c, collReq{key: k1, id: inbox})
+	assert.Equal(t, first, commandIDs(coll, wbxml.AirSyncAdd))
+	k3 := coll.get(wbxml.AirSyncSyncKey)
+	assert.NotEqual(t, k2, k3)
+	// k2 was never acknowledged and is gone; k1 still is the previous key.
+	se.deliver(1)
+	coll = se.sync(c, collReq{key: k3, id: inbox})
+	k4 := coll.get(wbxml.AirSyncSyncKey)
+	require.NotEqual(t, k3, k4)
+	// k1 is now two rounds old.
+	for _, key := range []string{k1, k2, "{0000000000000000}1", "garbage", "7"} {
+		coll = se.sync(c, collReq{key: key, id: inbox})
+		assert.Equal(t, "3", coll.get(wbxml.AirSyncStatus), "key %q", key)
+		assert.Equal(t, "0", coll.get(wbxml.AirSyncSyncKey))
+	}
+	// Another device does not share keys.
+	other := se.client()
+	other.DeviceID = "Other01"
+	coll = se.sync(other, collReq{key: k4, id: inbox})
+	assert.Equal(t, "3", coll.get(wbxml.AirSyncStatus))
+	// Unknown collections: 12.
+	for _, id := range []string{"99999", "x"} {
+		coll = se.sync(c, collReq{key: "0", id: id})
+		assert.Equal(t, "12", coll.get(wbxml.AirSyncStatus))
+	}
+}
+
+// TestSyncWait covers Wait and HeartbeatInterval: the long poll returns on a delivery and on
+// cancellation, and out-of-range or combined values get 14 (with Limit) and 4.
+func TestSyncWait(t *testing.T) {
+	st := openSyncStore(t)
+	se := newSyncEnv(t, st)
+	c := se.client()
+	inbox := folderIDString(se.inbox)
+	key := se.sync(c, collReq{key: "0", id: inbox}).get(wbxml.AirSyncSyncKey)
+	key = se.sync(c, collReq{key: key, id: inbox}).get(wbxml.AirSyncSyncKey)
+
+	for _, tc := range []struct {
+		name   string
+		top    func(enc *wbxml.Encoder)
+		status string
+		limit  string
+	}{
+		{"wait too long", func(enc *wbxml.Encoder) { enc.Int(wbxml.AirSyncWait, 60) }, "14", "59"},
+		{"wait zero", func(enc *wbxml.Encoder) { enc.Int(wbxml.AirSyncWait, 0) }, "14", "1"},
+		{"heartbeat too short", func(enc *wbxml.Encoder) { enc.Int(wbxml.AirSyncHeartbeatInterval, 30) }, "14", "60"},
+		{"heartbeat too long", func(enc *wbxml.Encoder) { enc.Int(wbxml.AirSyncHeartbeatInterval, 3600) }, "14", "3540"},
+		{"both", func(enc *wbxml.Encoder) {
+			enc.Int(wbxml.AirSyncWait, 5)
+			enc.Int(wbxml.AirSyncHeartbeatInterval, 300)
+		}, "4", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := se.do(c, syncBody(t, []collReq{{key: key, id: inbox}}, tc.top))
+			doc := parseWBXML(t, resp.Body)
+			assert.Equal(t, tc.status, doc.get(wbxml.AirSyncStatus))
+			assert.Equal(t, tc.limit, doc.get(wbxml.AirSyncLimit))
+		})
+	}
+
+	// A delivery ends the wait with the new message.
+	done := make(chan *easclient.Response, 1)
+	go func() {
+		resp, err := c.Do(context.Background(), &easclient.Request{Cmd: eas.CmdSync,
+			Body: syncBody(t, []collReq{{key: key, id: inbox}}, func(enc *wbxml.Encoder) { enc.Int(wbxml.AirSyncHeartbeatInterval, 600) })})
+		if err != nil {
+			t.Error(err)
+		}
+		done <- resp
+	}()
+	time.Sleep(200 * time.Millisecond)
+	select {
+	case <-done:
+		t.Fatal("sync with heartbeat returned before any change")
+	default:
+	}
+	it := se.deliver(1)[0]
+	var resp *easclient.Response
+	select {
+	case resp = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("sync with heartbeat did not wake on delivery")
+	}
+	require.NotNil(t, resp)
+	coll := parseWBXML(t, resp.Body).child(wbxml.AirSyncCollections).child(wbxml.AirSyncCollection)
+	assert.Equal(t, []string{strconv.FormatInt(int64(it.ID), 10)}, commandIDs(coll, wbxml.AirSyncAdd))
+	key = coll.get(wbxml.AirSyncSyncKey)
+
+	// An empty request repeats the cached one (with its heartbeat); a client that goes away
+	// ends the long poll.
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.Do(ctx, &easclient.Request{Cmd: eas.CmdSync})
+		errc <- err
+	}()
+	time.Sleep(200 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-errc:
+		assert.Error(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("cancelled long poll did not return")
+	}
+	// The key is unchanged by the abandoned poll.
+	coll = se.sync(c, collReq{key: key, id: inbox})
+	assert.Equal(t, "1", coll.get(wbxml.AirSyncStatus))
+}
+
+// TestSyncEmptyAndPartial: an empty or Partial request without a cached one gets 13; with
+// one, it is completed from the cache.
+func TestSyncEmptyAndPartial(t *testing.T) {
+	st := openSyncStore(t)
+	se := newSyncEnv(t, st)
+	c := se.client()
+	fresh := se.client()
+	fresh.DeviceID = "Fresh01"
+	resp := se.do(fresh, nil)
+	assert.Equal(t, "13", parseWBXML(t, resp.Body).get(wbxml.AirSyncStatus))
+	resp = se.do(fresh, syncBody(t, nil, func(enc *wbxml.Encoder) { enc.Empty(wbxml.AirSyncPartial) }))
+	assert.Equal(t, "13", parseWBXML(t, resp.Body).get(wbxml.AirSyncStatus))
+
+	inbox, drafts := folderIDString(se.inbox), folderIDString(se.drafts)
+	resp = se.do(c, syncBody(t, []collReq{{key: "0", id: inbox}, {key: "0", id: drafts}}, nil))
+	colls := parseWBXML(t, resp.Body).child(wbxml.AirSyncCollections).all(wbxml.AirSyncCollection)
+	require.Len(t, colls, 2)
+	ki, kd := colls[0].get(wbxml.AirSyncSyncKey), colls[1].get(wbxml.AirSyncSyncKey)
+	resp = se.do(c, syncBody(t, []collReq{{key: ki, id: inbox}, {key: kd, id: drafts}}, nil))
+	colls = parseWBXML(t, resp.Body).child(wbxml.AirSyncCollections).all(wbxml.AirSyncCollection)
+	require.Len(t, colls, 2)
+	ki, kd = colls[0].get(wbxml.AirSyncSyncKey), colls[1].get(wbxml.AirSyncSyncKey)
+
+	it := se.deliver(1)[0]
+	// Partial with only Drafts: the Inbox comes from the cache and brings the new mail.
+	resp = se.do(c, syncBody(t, []collReq{{key: kd, id: drafts}}, func(enc *wbxml.Encoder) { enc.Empty(wbxml.AirSyncPartial) }))
+	colls = parseWBXML(t, resp.Body).child(wbxml.AirSyncCollections).all(wbxml.AirSyncCollection)
+	require.Len(t, colls, 2)
+	assert.Equal(t, inbox, colls[1].get(wbxml.AirSyncCollectionId))
+	assert.Equal(t, []string{strconv.FormatInt(int64(it.ID), 10)}, commandIDs(colls[1], wbxml.AirSyncAdd))
+	_ = ki
+
+	// Empty request: both collections, current keys.
+	se.deliver(1)
+	resp = se.do(c, nil)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	colls = parseWBXML(t, resp.Body).child(wbxml.AirSyncCollections).all(wbxml.AirSyncCollection)
+	require.Len(t, colls, 2)
+	assert.Len(t, commandIDs(colls[1], wbxml.AirSyncAdd), 1)
+}
