@@ -290,9 +290,10 @@ func readChildren(dec *wbxml.Decoder, content bool, tags ...wbxml.Tag) (map[wbxm
 	}
 }
 
-// userInformation answers UserInformation Get (MS-ASCMD 2.2.3.192): for 14.1 and later
-// Accounts/Account with AccountName, UserDisplayName and EmailAddresses/PrimarySmtpAddress;
-// before, EmailAddresses/SMTPAddress. The store has one address per user (no aliases yet).
+// userInformation answers UserInformation Get (MS-ASCMD 2.2.3.192). MS-ASCMD 2.2.3.57: for
+// 14.1 and later EmailAddresses is a child of Accounts/Account (with AccountName and
+// UserDisplayName) and holds SMTPAddress and PrimarySmtpAddress; for 12.x and 14.0 it is a
+// child of Get and holds SMTPAddress. The store has one address per user (no aliases yet).
 func (s *Settings) userInformation(r *Request, dec *wbxml.Decoder) (settingsPart, error) {
 	// Get carries nothing; whatever is inside is skipped.
 	if err := dec.Skip(); err != nil {
@@ -310,7 +311,10 @@ func (s *Settings) userInformation(r *Request, dec *wbxml.Decoder) (settingsPart
 			if u.DisplayName != "" {
 				enc.String(wbxml.SettingsUserDisplayName, u.DisplayName)
 			}
+			// MS-ASCMD 2.2.3.171: SMTPAddress is required (1...N) in every version;
+			// 2.2.3.138: PrimarySmtpAddress is 14.1 and later.
 			enc.Start(wbxml.SettingsEmailAddresses)
+			enc.String(wbxml.SettingsSMTPAddress, u.Address)
 			enc.String(wbxml.SettingsPrimarySmtpAddress, u.Address)
 			enc.End()
 			enc.End()

@@ -252,10 +252,12 @@ func TestSettingsUserInformation(t *testing.T) {
 		{eas.Version140, [][]wbxml.Tag{{wbxml.SettingsEmailAddresses, wbxml.SettingsSMTPAddress}}, []wbxml.Tag{wbxml.SettingsAccounts}},
 		{eas.Version141, [][]wbxml.Tag{
 			{wbxml.SettingsAccounts, wbxml.SettingsAccount, wbxml.SettingsEmailAddresses, wbxml.SettingsPrimarySmtpAddress},
+			{wbxml.SettingsAccounts, wbxml.SettingsAccount, wbxml.SettingsEmailAddresses, wbxml.SettingsSMTPAddress},
 			{wbxml.SettingsAccounts, wbxml.SettingsAccount, wbxml.SettingsAccountName},
 		}, []wbxml.Tag{wbxml.SettingsEmailAddresses}},
 		{eas.Version161, [][]wbxml.Tag{
 			{wbxml.SettingsAccounts, wbxml.SettingsAccount, wbxml.SettingsEmailAddresses, wbxml.SettingsPrimarySmtpAddress},
+			{wbxml.SettingsAccounts, wbxml.SettingsAccount, wbxml.SettingsEmailAddresses, wbxml.SettingsSMTPAddress},
 			{wbxml.SettingsAccounts, wbxml.SettingsAccount, wbxml.SettingsAccountName},
 		}, []wbxml.Tag{wbxml.SettingsEmailAddresses}},
 	}
