@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/easd/easd/eas/easclient"
 	"github.com/easd/easd/policy"
 	"github.com/easd/easd/store"
+	"github.com/easd/easd/store/storetest"
 	"github.com/easd/easd/wbxml"
 )
 
@@ -35,7 +37,12 @@ type provEnv struct {
 // newProvEnv builds the server; now, if given, is the clock of the registry and the gate.
 func newProvEnv(t *testing.T, traceOpts eas.TraceOptions, now ...func() time.Time) *provEnv {
 	t.Helper()
-	st := openStore(t)
+	return newProvEnvOn(t, openStore(t), traceOpts, now...)
+}
+
+// newProvEnvOn is newProvEnv on a given, migrated, empty store.
+func newProvEnvOn(t *testing.T, st *store.Store, traceOpts eas.TraceOptions, now ...func() time.Time) *provEnv {
+	t.Helper()
 	u, err := st.CreateUser(t.Context(), store.NewUser{Address: "alice@example.com", Password: "secret"})
 	require.NoError(t, err)
 	var clock func() time.Time
@@ -611,4 +618,36 @@ func TestPolicyRefreshInterval(t *testing.T) {
 	refused(t, c, eas.StatusPolicyRefresh)
 	handshake(t, c)
 	assert.Equal(t, 1, folderSyncStatus(t, folderSync(t, c, "0")))
+}
+
+// TestConcurrentFirstContactHTTPS: a new device's first requests arriving together over HTTPS
+// create one partnership, on SQLite and PostgreSQL, and each gets its answer (142: not
+// provisioned).
+func TestConcurrentFirstContactHTTPS(t *testing.T) {
+	t.Parallel()
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		env := newProvEnvOn(t, st, eas.TraceOptions{})
+		const n = 20
+		var wg sync.WaitGroup
+		codes := make([]int, n)
+		for i := range n {
+			wg.Go(func() {
+				c := env.client("Burst1", eas.Version161)
+				resp, err := c.Do(t.Context(), &easclient.Request{Cmd: eas.CmdFolderSync, Body: folderSyncBody(t, "0")})
+				if err != nil {
+					return
+				}
+				if st, err := resp.Status(wbxml.FolderHierarchyStatus); err == nil {
+					codes[i] = st
+				}
+			})
+		}
+		wg.Wait()
+		for i := range n {
+			assert.Equal(t, int(eas.StatusDeviceNotProvisioned), codes[i], "request %d", i)
+		}
+		list, err := st.Devices(t.Context(), store.DeviceFilter{User: env.user.ID})
+		require.NoError(t, err)
+		assert.Len(t, list, 1)
+	})
 }
