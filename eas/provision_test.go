@@ -630,15 +630,16 @@ func TestConcurrentFirstContactHTTPS(t *testing.T) {
 		const n = 20
 		var wg sync.WaitGroup
 		codes := make([]int, n)
+		body := folderSyncBody(t, "0")
 		for i := range n {
 			wg.Go(func() {
 				c := env.client("Burst1", eas.Version161)
-				resp, err := c.Do(t.Context(), &easclient.Request{Cmd: eas.CmdFolderSync, Body: folderSyncBody(t, "0")})
+				resp, err := c.Do(t.Context(), &easclient.Request{Cmd: eas.CmdFolderSync, Body: body})
 				if err != nil {
 					return
 				}
-				if st, err := resp.Status(wbxml.FolderHierarchyStatus); err == nil {
-					codes[i] = st
+				if status, err := resp.Status(wbxml.FolderHierarchyStatus); err == nil {
+					codes[i] = status
 				}
 			})
 		}
