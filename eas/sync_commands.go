@@ -625,7 +625,10 @@ func (s *Syncer) applyChange(ctx context.Context, r *Request, rd *round, snap *s
 		return
 	}
 	d := doneCmd{Status: StatusSuccess}
-	if after.ModSeq != it.ModSeq {
+	// With the client winning over an unseen server change, the item goes back to the
+	// client whole (not marked as its own write), so the server's other changes reach it.
+	unseen := it.ModSeq > snap.ModSeq && snap.Own[id] != it.ModSeq
+	if after.ModSeq != it.ModSeq && !unseen {
 		d.ModSeq = after.ModSeq
 		snap.own(id, after.ModSeq)
 	}
