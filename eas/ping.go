@@ -2,6 +2,8 @@ package eas
 
 import (
 	"context"
+	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -63,9 +65,58 @@ type PingOptions struct {
 	// Hierarchy, when set, decides which folders the device is shown (its client quirks), so
 	// that a hidden folder does not count as a hierarchy change. Nil: every folder.
 	Hierarchy *Hierarchy
-	// Baseline gives the device's Sync position per folder. Nil, or a folder it leaves out:
-	// the folder's modseq when the Ping started, so only changes during the Ping count.
+	// Baseline gives the device's Sync position per folder. Nil: SyncBaseline when Store
+	// also has SyncState (as *store.Store does). A folder it leaves out (never synced): the
+	// folder's modseq when the Ping started, so only changes during the Ping count.
 	Baseline PingBaseline
+}
+
+// SyncStateReader reads a device's Sync state of one collection (*store.Store).
+type SyncStateReader interface {
+	SyncState(ctx context.Context, user store.UserID, deviceID, collection string) (store.SyncState, error)
+}
+
+// SyncBaseline is the PingBaseline of the Sync command's state: for each folder the device
+// synchronised, the mailbox modseq its current snapshot reflects (MS-ASCMD 3.1.5.8: the
+// server uses the last SyncKey it returned to decide what is new), so that mail that arrived
+// between the device's last Sync and its Ping answers the Ping at once. Only the small header
+// of each snapshot is decoded, not its item list. A folder without state, or one whose initial
+// load is still under way, is left out. The device's own writes may sit above that modseq and
+// answer one Ping with 2; the Sync that follows moves the snapshot past them.
+func SyncBaseline(st SyncStateReader) PingBaseline {
+	return func(ctx context.Context, r *Request, folders []store.FolderID) (map[store.FolderID]int64, error) {
+		out := make(map[store.FolderID]int64, len(folders))
+		for _, f := range folders {
+			ss, err := st.SyncState(ctx, r.Account.ID, r.DeviceID, serverID(f))
+			if errors.Is(err, store.ErrNotFound) {
+				continue
+			} else if err != nil {
+				return nil, err
+			}
+			if m, ok := snapshotModSeq(ss.State); ok {
+				out[f] = m
+			}
+		}
+		return out, nil
+	}
+}
+
+// snapshotModSeq reads the modseq from the header of an encoded Sync snapshot (see
+// snapshot.encode) without decoding its item list; false when the snapshot is still loading
+// or unreadable.
+func snapshotModSeq(b []byte) (int64, bool) {
+	if len(b) < 2 || b[0] != snapshotFormat {
+		return 0, false
+	}
+	n, k := binary.Uvarint(b[1:])
+	if k <= 0 || uint64(len(b)-1-k) < n {
+		return 0, false
+	}
+	var meta snapshot
+	if err := json.Unmarshal(b[1+k:1+k+int(n)], &meta); err != nil || meta.loading() {
+		return 0, false
+	}
+	return meta.ModSeq, true
 }
 
 // Ping serves the Ping command (MS-ASCMD 2.2.1.13): the long poll that pushes mail.
@@ -117,6 +168,9 @@ type pingWaiter struct {
 func NewPing(opts PingOptions) *Ping {
 	p := &Ping{st: opts.Store, minHB: opts.MinHeartbeat, maxHB: opts.MaxHeartbeat, maxFolders: opts.MaxFolders,
 		hierarchy: opts.Hierarchy, baseline: opts.Baseline, waiting: make(map[pingDevice]*pingWaiter)}
+	if sr, ok := opts.Store.(SyncStateReader); ok && p.baseline == nil {
+		p.baseline = SyncBaseline(sr)
+	}
 	if p.minHB <= 0 {
 		p.minHB = DefaultMinHeartbeat
 	}
@@ -498,7 +552,7 @@ func (p *Ping) hierarchyStale(ctx context.Context, r *Request, folders []store.F
 		}
 	}
 	st, err := p.st.FolderSyncState(ctx, r.Account.ID, r.DeviceID)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrCorruptState) {
 		return true, nil
 	} else if err != nil {
 		return false, err

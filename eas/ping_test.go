@@ -20,6 +20,7 @@ import (
 	"github.com/easd/easd/eas/easclient"
 	"github.com/easd/easd/store"
 	"github.com/easd/easd/store/storetest"
+	"github.com/easd/easd/submission"
 	"github.com/easd/easd/wbxml"
 )
 
@@ -30,6 +31,7 @@ type mailEnv struct {
 	st     *store.Store
 	srv    *eas.Server
 	ping   *eas.Ping
+	mail   *eas.Mail
 	https  *httptest.Server
 	cancel context.CancelFunc
 	user   store.User
@@ -56,6 +58,9 @@ func newMailEnv(t *testing.T, st *store.Store, opts ...mailEnvOption) *mailEnv {
 	po := eas.PingOptions{Store: st, Hierarchy: h, MinHeartbeat: time.Second, MaxHeartbeat: 100 * time.Second, MaxFolders: 5}
 	for _, f := range opts {
 		f(&po)
+	}
+	for _, c := range eas.NewSync(eas.SyncOptions{Store: st}).Commands() {
+		env.srv.Handle(c)
 	}
 	env.ping = eas.NewPing(po)
 	env.srv.Handle(env.ping.Command())
@@ -224,6 +229,49 @@ func TestPingWakesOnDelivery(t *testing.T) {
 	})
 }
 
+// syncKey runs a Sync of one collection with key and returns the new key.
+func syncKey(t *testing.T, c *easclient.Client, folder store.FolderID, key string) string {
+	t.Helper()
+	body := xmlBody(t, fmt.Sprintf(`<Sync xmlns="AirSync"><Collections><Collection><SyncKey>%s</SyncKey>`+
+		`<CollectionId>%d</CollectionId><GetChanges/><WindowSize>100</WindowSize></Collection></Collections></Sync>`, key, folder))
+	resp, err := c.Do(t.Context(), &easclient.Request{Cmd: eas.CmdSync, Body: body})
+	require.NoError(t, err)
+	require.Equal(t, 200, resp.StatusCode)
+	toks, err := resp.Tokens()
+	require.NoError(t, err)
+	for i, tok := range toks {
+		if tok.Kind == wbxml.KindStart && tok.Tag == wbxml.AirSyncSyncKey && i+1 < len(toks) {
+			return string(toks[i+1].Data)
+		}
+	}
+	t.Fatalf("no SyncKey in Sync response")
+	return ""
+}
+
+// TestPingSyncBaseline: mail delivered between the device's last Sync and its Ping answers
+// the Ping at once (the baseline is the Sync state, not the moment the Ping arrived).
+func TestPingSyncBaseline(t *testing.T) {
+	t.Parallel()
+	st := openStore(t)
+	env := newMailEnv(t, st)
+	c := env.client("dev1")
+	doFolderSync(t, c, "0")
+	inbox := env.folderID(t, store.FolderInbox)
+	key := syncKey(t, c, inbox, "0")
+	key = syncKey(t, c, inbox, key)
+	// Synced and nothing new: the Ping waits for its heartbeat.
+	assert.Equal(t, pingResult{Status: 1}, mustPing(t, c, pingBody(t, 1, inbox)))
+
+	_, err := st.Deliver(t.Context(), env.user.Address, testMessage)
+	require.NoError(t, err)
+	start := time.Now()
+	assert.Equal(t, pingResult{Status: 2, Folders: []string{fmt.Sprint(inbox)}}, mustPing(t, c, pingBody(t, 90, inbox)))
+	assert.Less(t, time.Since(start), time.Second)
+	// After the Sync that fetches it, the Ping waits again.
+	syncKey(t, c, inbox, key)
+	assert.Equal(t, pingResult{Status: 1}, mustPing(t, c, pingBody(t, 1, inbox)))
+}
+
 // TestPingWakesOnOtherProcess delivers through a second store on the same database, as
 // `easd deliver` does: the SQLite poller (or PostgreSQL's LISTEN/NOTIFY) wakes the Ping.
 func TestPingWakesOnOtherProcess(t *testing.T) {
@@ -354,7 +402,13 @@ func TestPingServerError(t *testing.T) {
 	assert.True(t, bytes.Contains([]byte(env.logs.String()), []byte("ping_states")), "the cause is logged")
 }
 
-// registerMailCommands registers the mail commands of this package on env.
+// registerMailCommands registers SendMail, SmartReply, SmartForward, MoveItems,
+// ItemOperations and GetAttachment on env, over a real submission.Submitter.
 func registerMailCommands(t *testing.T, env *mailEnv) {
 	t.Helper()
+	sub := submission.New(submission.Options{Store: env.st})
+	env.mail = eas.NewMail(eas.MailOptions{Store: env.st, Submitter: sub})
+	for _, c := range env.mail.Commands() {
+		env.srv.Handle(c)
+	}
 }
