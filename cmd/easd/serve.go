@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/easd/easd/autodiscover"
+	"github.com/easd/easd/devices"
 	"github.com/easd/easd/eas"
 	"github.com/easd/easd/internal/httpd"
 	"github.com/easd/easd/internal/loginlimit"
@@ -76,7 +77,31 @@ func runServe(ctx context.Context, e *env, g *globals, args []string) error {
 	}
 	// One throttle for every front-end that checks passwords.
 	guard := loginlimit.New(loginlimit.Options{})
-	easSrv := eas.New(eas.Options{Logger: log, Auth: st, DefaultDomain: *defaultDomain, Guard: guard})
+	secretKey, err := loadSecretKey(g.data, e.getenv)
+	if err != nil {
+		return err
+	}
+	secrets, err := store.NewSecretBox(secretKey)
+	if err != nil {
+		return err
+	}
+	reg := devices.New(st, devices.Options{Logger: log})
+	easSrv := eas.New(eas.Options{
+		Logger:        log,
+		Auth:          st,
+		DefaultDomain: *defaultDomain,
+		Guard:         guard,
+		Gate:          eas.NewGate(reg, st, eas.GateOptions{}),
+		Tracer:        eas.NewTraceRecorder(reg, st, eas.TraceOptions{Logger: log}),
+	})
+	easSrv.Handle(eas.ProvisionCommand(reg, st))
+	for _, c := range eas.NewHierarchy(eas.HierarchyOptions{Store: st}).Commands() {
+		easSrv.Handle(c)
+	}
+	easSrv.Handle(eas.NewSettings(eas.SettingsOptions{Store: st, Devices: reg, Secrets: secrets}).Command())
+	for _, c := range eas.NewSync(eas.SyncOptions{Store: st}).Commands() {
+		easSrv.Handle(c)
+	}
 	easSrv.Register(srv.Echo)
 	autodiscover.New(autodiscover.Options{
 		Hostname:     *hostname,
