@@ -173,7 +173,10 @@ func syncBody(t testing.TB, colls []collReq, top func(enc *wbxml.Encoder)) []byt
 			enc.Start(wbxml.AirSyncCollection)
 			enc.String(wbxml.AirSyncSyncKey, c.key)
 			enc.String(wbxml.AirSyncCollectionId, c.id)
-			if c.key != "0" && !c.noGetChanges {
+			switch {
+			case c.noGetChanges:
+				enc.Int(wbxml.AirSyncGetChanges, 0)
+			case c.key != "0":
 				enc.Empty(wbxml.AirSyncGetChanges)
 			}
 			if c.window > 0 {
