@@ -512,8 +512,9 @@ func (s *Syncer) run(ctx context.Context, r *Request, rd *round, remaining *int,
 	if rd.fresh {
 		return s.start(ctx, r, rd, enc)
 	}
-	if !rd.fresh && !rd.replay {
-		// Re-read under the lock: another request of this device may have moved the state.
+	if !rd.replay && !s.quiet(rd) {
+		// Re-read under the lock: another request of this device may have moved the state
+		// since prepare (a quiet round writes nothing, so it need not check).
 		cur, err := s.st.SyncState(ctx, r.Account.ID, r.DeviceID, c.id)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
