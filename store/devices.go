@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -20,6 +21,20 @@ const (
 	AccessBlocked     = "blocked"
 	AccessQuarantined = "quarantined"
 )
+
+// Access reasons: why a device has its access state (devices/doc.go gives
+// the precedence).
+const (
+	ReasonDefault    = "default"    // the organisation's default access level
+	ReasonRule       = "rule"       // a device access rule
+	ReasonUserList   = "user-list"  // the user's allow or block list
+	ReasonIndividual = "individual" // an administrator's decision for this device
+	ReasonWipe       = "wipe"       // the device was wiped: blocked until removed
+)
+
+// ErrDeviceLimit: the user already has as many partnerships as allowed
+// (DeviceContact.Max), so no new one was created.
+var ErrDeviceLimit = errors.New("store: device limit reached")
 
 // Wipe states: "" (none), then requested → sent → acknowledged, or
 // cancelled before it was sent.
@@ -84,8 +99,15 @@ type Device struct {
 	WipeRequestedAt time.Time
 	WipeSentAt      time.Time
 	WipeAckedAt     time.Time
+	WipeAckStatus   int // the client's RemoteWipe Status (MS-ASPROV 2.2.2.54.3): 1 wiped, 2 failed
 
 	TraceEnabled bool
+}
+
+// WipePending reports whether a wipe was requested and not yet
+// acknowledged: the device must be told to wipe.
+func (d Device) WipePending() bool {
+	return d.WipeState == WipeRequested || d.WipeState == WipeSent
 }
 
 // DeviceContact is what every request says about its device.
@@ -96,6 +118,10 @@ type DeviceContact struct {
 	UserAgent       string // "" keeps the stored one
 	ProtocolVersion string
 	At              time.Time // zero: now
+	// Max, if positive, is the most partnerships the user may have: a new
+	// device beyond it is not created and TouchDevice returns
+	// ErrDeviceLimit.
+	Max int
 }
 
 // DeviceFilter selects devices; zero fields do not filter.
@@ -167,6 +193,7 @@ type deviceRow struct {
 	WipeRequestedAt      optTimestamp
 	WipeSentAt           optTimestamp
 	WipeAckedAt          optTimestamp
+	WipeAckStatus        int
 	TraceEnabled         bool
 }
 
@@ -174,7 +201,7 @@ const deviceCols = `id, user_id, device_id, device_type, user_agent, protocol_ve
 	friendly_name, os, os_language, phone_number, mobile_operator, enable_outbound_sms, first_seen, last_seen,
 	policy_key, policy_key_pending, pending_policy_id, pending_policy_version, policy_id, policy_version,
 	provision_status, provisioned_at, access_state, access_reason, access_set_by, access_set_at,
-	wipe_state, wipe_account_only, wipe_requested_by, wipe_requested_at, wipe_sent_at, wipe_acked_at, trace_enabled`
+	wipe_state, wipe_account_only, wipe_requested_by, wipe_requested_at, wipe_sent_at, wipe_acked_at, wipe_ack_status, trace_enabled`
 
 func (r deviceRow) device() Device {
 	return Device{
@@ -192,8 +219,9 @@ func (r deviceRow) device() Device {
 		AccessSetAt: time.Time(r.AccessSetAt),
 		WipeState:   r.WipeState, WipeAccountOnly: r.WipeAccountOnly, WipeRequestedBy: r.WipeRequestedBy,
 		WipeRequestedAt: time.Time(r.WipeRequestedAt), WipeSentAt: time.Time(r.WipeSentAt),
-		WipeAckedAt:  time.Time(r.WipeAckedAt),
-		TraceEnabled: r.TraceEnabled,
+		WipeAckedAt:   time.Time(r.WipeAckedAt),
+		WipeAckStatus: r.WipeAckStatus,
+		TraceEnabled:  r.TraceEnabled,
 	}
 }
 
@@ -210,11 +238,18 @@ func deviceText(s string) string {
 
 // TouchDevice records a request of a device: it creates the partnership on
 // first contact and otherwise updates last_seen, the device type, the
-// protocol version and (when not empty) the user agent. It is one
-// statement (INSERT ... ON CONFLICT DO UPDATE ... RETURNING), so concurrent
-// first contacts of the same device create exactly one row on both
-// databases. Errors: ErrInvalidArgument for an empty DeviceID, ErrNotFound
-// for an unknown user.
+// protocol version and (when not empty) the user agent. Without a cap
+// (c.Max <= 0) it is one statement (INSERT ... ON CONFLICT DO UPDATE ...
+// RETURNING), so concurrent first contacts of the same device create
+// exactly one row on both databases.
+//
+// With a cap, a known device is updated as above; a new one is created in a
+// transaction that first takes the user's lock (SELECT ... FOR UPDATE on the
+// users row on PostgreSQL; SQLite transactions take the write lock at BEGIN)
+// and counts the user's other partnerships, so concurrent first contacts of
+// many devices cannot overshoot c.Max; the one beyond it gets
+// ErrDeviceLimit and nothing is written. Errors: ErrInvalidArgument for an
+// empty DeviceID, ErrNotFound for an unknown user.
 func (s *Store) TouchDevice(ctx context.Context, c DeviceContact) (Device, error) {
 	if c.DeviceID == "" {
 		return Device{}, fmt.Errorf("touch device: %w: empty device id", ErrInvalidArgument)
@@ -223,26 +258,85 @@ func (s *Store) TouchDevice(ctx context.Context, c DeviceContact) (Device, error
 	if at.IsZero() {
 		at = now()
 	}
+	args := []any{int64(c.User), deviceText(c.DeviceID), deviceText(c.DeviceType), deviceText(c.UserAgent),
+		deviceText(c.ProtocolVersion), timestamp(at), timestamp(at)}
 	var rows []deviceRow
-	err := s.db.WithContext(ctx).Raw(`INSERT INTO devices (user_id, device_id, device_type, user_agent, protocol_version, first_seen, last_seen)
-		VALUES (?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (user_id, device_id) DO UPDATE SET
-			last_seen = CASE WHEN excluded.last_seen > devices.last_seen THEN excluded.last_seen ELSE devices.last_seen END,
-			device_type = CASE WHEN excluded.device_type <> '' THEN excluded.device_type ELSE devices.device_type END,
-			user_agent = CASE WHEN excluded.user_agent <> '' THEN excluded.user_agent ELSE devices.user_agent END,
-			protocol_version = CASE WHEN excluded.protocol_version <> '' THEN excluded.protocol_version ELSE devices.protocol_version END
-		RETURNING `+deviceCols,
-		int64(c.User), deviceText(c.DeviceID), deviceText(c.DeviceType), deviceText(c.UserAgent),
-		deviceText(c.ProtocolVersion), timestamp(at), timestamp(at)).Scan(&rows).Error
-	if isForeignKeyViolation(err) {
+	var err error
+	if c.Max <= 0 {
+		err = s.db.WithContext(ctx).Raw(upsertDevice, args...).Scan(&rows).Error
+	} else {
+		err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			if err := tx.Raw(`UPDATE devices SET `+touchSet(`?`, `?`, `?`, `?`)+
+				` WHERE user_id = ? AND device_id = ? RETURNING `+deviceCols,
+				timestamp(at), timestamp(at), deviceText(c.DeviceType), deviceText(c.DeviceType),
+				deviceText(c.UserAgent), deviceText(c.UserAgent), deviceText(c.ProtocolVersion),
+				deviceText(c.ProtocolVersion), int64(c.User), deviceText(c.DeviceID)).Scan(&rows).Error; err != nil {
+				return err
+			}
+			if len(rows) > 0 {
+				return nil
+			}
+			lock := ""
+			if s.dialect == dialectPostgres {
+				lock = " FOR UPDATE"
+			}
+			var ids []int64
+			if err := tx.Raw(`SELECT id FROM users WHERE id = ?`+lock, int64(c.User)).Scan(&ids).Error; err != nil {
+				return err
+			}
+			if len(ids) == 0 {
+				return ErrNotFound
+			}
+			// Another request of this very device may have created it while
+			// we waited for the lock: count the others only.
+			var n int64
+			if err := tx.Raw(`SELECT COUNT(*) FROM devices WHERE user_id = ? AND device_id <> ?`,
+				int64(c.User), deviceText(c.DeviceID)).Scan(&n).Error; err != nil {
+				return err
+			}
+			if n >= int64(c.Max) {
+				return ErrDeviceLimit
+			}
+			return tx.Raw(upsertDevice, args...).Scan(&rows).Error
+		})
+	}
+	switch {
+	case errors.Is(err, ErrDeviceLimit), errors.Is(err, ErrNotFound):
+		return Device{}, fmt.Errorf("touch device %s of user %d: %w", c.DeviceID, c.User, err)
+	case isForeignKeyViolation(err):
 		return Device{}, fmt.Errorf("touch device %s of user %d: %w", c.DeviceID, c.User, ErrNotFound)
-	} else if err != nil {
+	case err != nil:
 		return Device{}, fmt.Errorf("touch device %s of user %d: %w", c.DeviceID, c.User, err)
 	}
 	if len(rows) == 0 {
 		return Device{}, fmt.Errorf("touch device %s of user %d: no row returned", c.DeviceID, c.User)
 	}
 	return rows[0].device(), nil
+}
+
+// touchSet is the SET list of a touch, given the new last_seen, device
+// type, user agent and protocol version (each used twice).
+func touchSet(seen, typ, ua, proto string) string {
+	return `last_seen = CASE WHEN ` + seen + ` > devices.last_seen THEN ` + seen + ` ELSE devices.last_seen END,
+			device_type = CASE WHEN ` + typ + ` <> '' THEN ` + typ + ` ELSE devices.device_type END,
+			user_agent = CASE WHEN ` + ua + ` <> '' THEN ` + ua + ` ELSE devices.user_agent END,
+			protocol_version = CASE WHEN ` + proto + ` <> '' THEN ` + proto + ` ELSE devices.protocol_version END`
+}
+
+var upsertDevice = `INSERT INTO devices (user_id, device_id, device_type, user_agent, protocol_version, first_seen, last_seen)
+		VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (user_id, device_id) DO UPDATE SET
+			` + touchSet(`excluded.last_seen`, `excluded.device_type`, `excluded.user_agent`, `excluded.protocol_version`) + `
+		RETURNING ` + deviceCols
+
+// CountDevices returns how many partnerships the user has, wiped ones
+// included.
+func (s *Store) CountDevices(ctx context.Context, user UserID) (int, error) {
+	var n int64
+	if err := s.db.WithContext(ctx).Raw(`SELECT COUNT(*) FROM devices WHERE user_id = ?`, int64(user)).Scan(&n).Error; err != nil {
+		return 0, fmt.Errorf("count devices of user %d: %w", user, err)
+	}
+	return int(n), nil
 }
 
 func (s *Store) deviceWhere(ctx context.Context, what string, where string, args ...any) (Device, error) {

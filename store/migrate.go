@@ -299,6 +299,30 @@ CREATE TABLE ping_states (
 	PRIMARY KEY (user_id, device_id)
 );
 `},
+	{6, "device access rules and wipes", `
+CREATE TABLE device_rules (
+	id {{id}},
+	field TEXT NOT NULL,
+	match_kind TEXT NOT NULL,
+	pattern TEXT NOT NULL,
+	action TEXT NOT NULL,
+	created_by TEXT NOT NULL DEFAULT '',
+	created_at {{time}} NOT NULL
+);
+CREATE UNIQUE INDEX device_rules_match ON device_rules (field, match_kind, pattern);
+
+CREATE TABLE user_device_lists (
+	user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+	device_id TEXT NOT NULL,
+	action TEXT NOT NULL,
+	created_by TEXT NOT NULL DEFAULT '',
+	created_at {{time}} NOT NULL,
+	PRIMARY KEY (user_id, device_id)
+);
+
+ALTER TABLE devices ADD COLUMN wipe_ack_status INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX devices_user ON devices (user_id, access_state);
+`},
 }
 
 // LatestSchemaVersion is the version Migrate brings a database to.
