@@ -18,6 +18,16 @@ const (
 	EstimateStatusInvalidKey        Status = 4 // the sync key is not the current one
 )
 
+// estimateStatus writes a status-only GetItemEstimate answer: the Status lives in Response
+// (MS-ASCMD 2.2.3.153.1 Response (GetItemEstimate)).
+func estimateStatus(enc *wbxml.Encoder, st Status) {
+	enc.Start(wbxml.GetItemEstimateGetItemEstimate)
+	enc.Start(wbxml.GetItemEstimateResponse)
+	enc.Int(wbxml.GetItemEstimateStatus, int64(st))
+	enc.End()
+	enc.End()
+}
+
 // estimateColl is one Collection of a GetItemEstimate request.
 type estimateColl struct {
 	id     string

@@ -153,8 +153,7 @@ func (s *Syncer) Commands() []Command {
 	return []Command{
 		{Code: CmdSync, Handler: s.sync, EmptyBody: true,
 			Status: TopLevelStatus(wbxml.AirSyncSync, wbxml.AirSyncStatus)},
-		{Code: CmdGetItemEstimate, Handler: s.getItemEstimate,
-			Status: TopLevelStatus(wbxml.GetItemEstimateGetItemEstimate, wbxml.GetItemEstimateStatus)},
+		{Code: CmdGetItemEstimate, Handler: s.getItemEstimate, Status: estimateStatus},
 	}
 }
 
