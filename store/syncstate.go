@@ -28,6 +28,7 @@ type SyncState struct {
 }
 
 // SyncState returns the device's state for collection, or ErrNotFound.
+// Empty snapshots and rounds read back as nil on both databases.
 // collection is the device's name for it (the CollectionId); the empty
 // name is free for per-device data such as a cached Sync request.
 func (s *Store) SyncState(ctx context.Context, user UserID, deviceID, collection string) (SyncState, error) {
@@ -49,6 +50,13 @@ func (s *Store) SyncState(ctx context.Context, user UserID, deviceID, collection
 		return SyncState{}, fmt.Errorf("sync state of user %d device %q collection %q: %w", user, deviceID, collection, ErrNotFound)
 	}
 	r := rows[0]
+	nilIfEmpty := func(b []byte) []byte {
+		if len(b) == 0 {
+			return nil
+		}
+		return b
+	}
+	r.State, r.PrevState, r.Round = nilIfEmpty(r.State), nilIfEmpty(r.PrevState), nilIfEmpty(r.Round)
 	return SyncState{Generation: r.Generation, Counter: uint64(r.Counter), State: r.State, PrevCounter: uint64(r.PrevCounter),
 		PrevState: r.PrevState, Round: r.Round, Version: r.Version}, nil
 }
