@@ -1,0 +1,724 @@
+package eas_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/easd/easd/devices"
+	"github.com/easd/easd/eas"
+	"github.com/easd/easd/eas/easclient"
+	"github.com/easd/easd/internal/httpd"
+	"github.com/easd/easd/internal/loginlimit"
+	"github.com/easd/easd/store"
+	"github.com/easd/easd/store/storetest"
+	"github.com/easd/easd/wbxml"
+)
+
+// setupEnv is the server exactly as cmd/easd serve wires it (internal/httpd's echo, the
+// failed-login throttle, the real Gate and TraceRecorder, Provision, the hierarchy commands,
+// Settings and Sync) on a real store, with two users: alice, whose phones set up, and bob,
+// whose name a foreign User parameter borrows.
+type setupEnv struct {
+	st    *store.Store
+	reg   *devices.Registry
+	alice store.User
+	https *httptest.Server
+}
+
+func newSetupEnv(t *testing.T, st *store.Store) *setupEnv {
+	t.Helper()
+	ctx := t.Context()
+	alice, err := st.CreateUser(ctx, store.NewUser{Address: "alice@example.com", DisplayName: "Alice Liddell", Password: "secret"})
+	require.NoError(t, err)
+	_, err = st.CreateUser(ctx, store.NewUser{Address: "bob@example.com", Password: "secret"})
+	require.NoError(t, err)
+	secrets, err := store.NewSecretBox([]byte("0123456789abcdef0123456789abcdef"))
+	require.NoError(t, err)
+
+	log := slog.New(slog.DiscardHandler)
+	h := httpd.New(httpd.Options{Logger: log, Health: st.Ping})
+	reg := devices.New(st, devices.Options{Logger: log})
+	srv := eas.New(eas.Options{
+		Logger:        log,
+		Auth:          st,
+		DefaultDomain: "example.com",
+		Guard:         loginlimit.New(loginlimit.Options{}),
+		Gate:          eas.NewGate(reg, st, eas.GateOptions{}),
+		Tracer:        eas.NewTraceRecorder(reg, st, eas.TraceOptions{Logger: log}),
+	})
+	srv.Handle(eas.ProvisionCommand(reg, st))
+	for _, c := range eas.NewHierarchy(eas.HierarchyOptions{Store: st}).Commands() {
+		srv.Handle(c)
+	}
+	srv.Handle(eas.NewSettings(eas.SettingsOptions{Store: st, Devices: reg, Secrets: secrets}).Command())
+	for _, c := range eas.NewSync(eas.SyncOptions{Store: st}).Commands() {
+		srv.Handle(c)
+	}
+	srv.Register(h.Echo)
+	https := httptest.NewTLSServer(h.Echo)
+	t.Cleanup(https.Close)
+	return &setupEnv{st: st, reg: reg, alice: alice, https: https}
+}
+
+// deliver puts one message with the subject, dated now (inside any filter window), into
+// alice's Inbox, so that a first Sync has something to send.
+func (env *setupEnv) deliver(t *testing.T, subject string) {
+	t.Helper()
+	raw := "From: Bob <bob@example.com>\r\nTo: Alice <alice@example.com>\r\nSubject: " + subject + "\r\n" +
+		"Message-ID: <" + strconv.Itoa(len(subject)) + ".setup@example.com>\r\nDate: " + time.Now().Format(time.RFC1123Z) + "\r\n\r\nHello\r\n"
+	_, err := env.st.Deliver(t.Context(), "alice@example.com", []byte(raw))
+	require.NoError(t, err)
+}
+
+// sequenceDir is eas/testdata/sequences.
+var sequenceDir = filepath.Join("testdata", "sequences")
+
+// seqFamily is testdata/sequences/<client>/family.json: the device one client family
+// presents on every step unless a step says otherwise.
+type seqFamily struct {
+	Client     string `json:"client"`     // who this is, with the source of its headers
+	Version    string `json:"version"`    // MS-ASProtocolVersion, or the base64 version byte
+	Query      string `json:"query"`      // "plain" or "base64" (MS-ASHTTP 2.2.1.1.1)
+	UserAgent  string `json:"userAgent"`  // "" sends none
+	DeviceType string `json:"deviceType"` // DeviceType parameter
+	DeviceID   string `json:"deviceId"`   // DeviceId parameter (plain form)
+	// DeviceIDHex is a binary DeviceId sent raw in the base64 form; the server records it as
+	// its upper-case hex.
+	DeviceIDHex string `json:"deviceIdHex"`
+	Username    string `json:"username"` // HTTP Basic user name
+	User        string `json:"user"`     // User parameter
+}
+
+// seqStep is testdata/sequences/<client>/NN-<cmd>.json; the request body, if any, is
+// NN-<cmd>.xml beside it with {{name}} placeholders for values saved by earlier steps
+// (policy keys, folder ServerIds, sync keys).
+type seqStep struct {
+	Method  string            `json:"method"`  // "OPTIONS"; default POST
+	Cmd     string            `json:"cmd"`     // Cmd parameter / base64 command code
+	Version string            `json:"version"` // overrides the family's
+	Headers map[string]string `json:"headers"` // added or replaced, "" removes one; OPTIONS: User-Agent only
+	// PolicyKey is what the request carries (X-MS-PolicyKey, or inside the base64 query):
+	// "" none, a saved name ("temporary", "final") or a literal number.
+	PolicyKey string `json:"policyKey"`
+	Auth      string `json:"auth"`    // "" the family's credentials, "none", "wrong-password"
+	User      string `json:"user"`    // User parameter instead of the family's
+	Account   string `json:"account"` // "disabled" or "eas-off" during this step only
+	BodyHex   string `json:"bodyHex"` // a raw body (malformed WBXML) instead of the XML
+	Why       string `json:"why"`     // the spec or quirk the step exercises
+	Expect    struct {
+		HTTP int `json:"http"` // default 200
+		// Values are element paths by local name from the root ("Provision/Status") and the
+		// text each must hold; {{name}} is a saved value, "*" any non-empty text.
+		Values map[string]string `json:"values"`
+		// Headers are response headers that must be present and contain the given text.
+		Headers map[string]string `json:"headers"`
+		// Folders: the answer is an initial FolderSync holding every default folder at the
+		// root; their ServerIds are saved as Inbox, Drafts, Deleted, Sent and Outbox.
+		Folders bool `json:"folders"`
+		// Device: the registry's record of this device after the step.
+		Device *struct {
+			DeviceType      string `json:"deviceType"`
+			UserAgent       string `json:"userAgent"`
+			ProtocolVersion string `json:"protocolVersion"`
+			Model           string `json:"model"`
+			IMEI            string `json:"imei"`
+			OS              string `json:"os"`
+			FriendlyName    string `json:"friendlyName"`
+			OSLanguage      string `json:"osLanguage"`
+			PhoneNumber     string `json:"phoneNumber"`
+			MobileOperator  string `json:"mobileOperator"`
+			PolicyKey       string `json:"policyKey"` // a saved name: the device's final key
+		} `json:"device"`
+		// Differ lists pairs of saved names whose values must differ (a new key each round).
+		Differ [][2]string `json:"differ"`
+	} `json:"expect"`
+	// Save names values of the answer by path, for later steps' placeholders.
+	Save map[string]string `json:"save"`
+}
+
+func readJSON(t *testing.T, name string, v any) {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	require.NoError(t, err)
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	require.NoError(t, dec.Decode(v), name)
+}
+
+var placeholder = regexp.MustCompile(`\{\{([A-Za-z0-9]+)\}\}`)
+
+// expand replaces {{name}} with the saved value; an unknown name fails the test.
+func expand(t *testing.T, s string, vars map[string]string) string {
+	t.Helper()
+	return placeholder.ReplaceAllStringFunc(s, func(m string) string {
+		name := m[2 : len(m)-2]
+		v, ok := vars[name]
+		require.True(t, ok, "no saved value %q yet", name)
+		return v
+	})
+}
+
+// localName is a tag's name without its code page ("Status" for Provision:Status).
+func localName(tag wbxml.Tag) string {
+	s := tag.String()
+	if _, name, ok := strings.Cut(s, ":"); ok {
+		return name
+	}
+	return s
+}
+
+// lookup follows path ("Provision/Policies/Policy/Status", the first element is the root) and
+// returns the first element found, nil if there is none.
+func lookup(root *wnode, path string) *wnode {
+	parts := strings.Split(path, "/")
+	if root == nil || localName(root.tag) != parts[0] {
+		return nil
+	}
+	var walk func(n *wnode, rest []string) *wnode
+	walk = func(n *wnode, rest []string) *wnode {
+		if len(rest) == 0 {
+			return n
+		}
+		for _, k := range n.kids {
+			if localName(k.tag) == rest[0] {
+				if found := walk(k, rest[1:]); found != nil {
+					return found
+				}
+			}
+		}
+		return nil
+	}
+	return walk(root, parts[1:])
+}
+
+// textAt is the text at path, failing the test if there is no such element.
+func textAt(t *testing.T, root *wnode, path string) string {
+	t.Helper()
+	n := lookup(root, path)
+	require.NotNil(t, n, "%s in the answer", path)
+	return n.text
+}
+
+// TestSetupSequences replays the account setup of three client families, written as readable
+// XML under testdata/sequences, against the real server on each database: every step's HTTP
+// status, EAS statuses and important fields, the policy key flow, the folder list, the
+// device's record, the sync keys, and the refusals each protocol version must get.
+func TestSetupSequences(t *testing.T) {
+	families, err := os.ReadDir(sequenceDir)
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, len(families), 3, "client families under %s", sequenceDir)
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		env := newSetupEnv(t, st)
+		env.deliver(t, "Welcome to easd")
+		for _, fam := range families {
+			t.Run(fam.Name(), func(t *testing.T) {
+				env.runSequence(t, filepath.Join(sequenceDir, fam.Name()))
+			})
+		}
+	})
+}
+
+func (env *setupEnv) runSequence(t *testing.T, dir string) {
+	var fam seqFamily
+	readJSON(t, filepath.Join(dir, "family.json"), &fam)
+	steps, err := filepath.Glob(filepath.Join(dir, "[0-9][0-9]-*.json"))
+	require.NoError(t, err)
+	require.NotEmpty(t, steps)
+	slices.Sort(steps)
+
+	c := &easclient.Client{HTTP: env.https.Client(), URL: env.https.URL, Username: fam.Username, Password: "secret",
+		User: fam.User, DeviceID: fam.DeviceID, DeviceType: fam.DeviceType, UserAgent: fam.UserAgent,
+		Base64: fam.Query == "base64"}
+	deviceID := fam.DeviceID
+	if fam.DeviceIDHex != "" {
+		c.DeviceIDBytes, err = hex.DecodeString(fam.DeviceIDHex)
+		require.NoError(t, err)
+		deviceID = strings.ToUpper(fam.DeviceIDHex)
+	}
+	vars := map[string]string{}
+	for _, name := range steps {
+		// Each step runs to its end even if an earlier one failed, unless a value it needs
+		// was never saved: then the sequence cannot go on.
+		if !env.runStep(t, c, fam, deviceID, strings.TrimSuffix(name, ".json"), vars) {
+			return
+		}
+	}
+}
+
+// runStep sends one step and checks its answer; false means the sequence cannot go on.
+func (env *setupEnv) runStep(t *testing.T, base *easclient.Client, fam seqFamily, deviceID, name string, vars map[string]string) bool {
+	var step seqStep
+	readJSON(t, name+".json", &step)
+	label := filepath.Base(name)
+	ok := t.Run(label, func(t *testing.T) {
+		ctx := t.Context()
+		c := *base
+		v, err := eas.ParseVersion(fam.Version)
+		require.NoError(t, err)
+		if step.Version != "" {
+			v, err = eas.ParseVersion(step.Version)
+			require.NoError(t, err)
+		}
+		c.Version = v
+		switch step.Auth {
+		case "":
+		case "none":
+			c.Username = ""
+		case "wrong-password":
+			c.Password = "not-the-password"
+		default:
+			t.Fatalf("auth %q", step.Auth)
+		}
+		if step.User != "" {
+			c.User = step.User
+		}
+		if step.PolicyKey != "" {
+			s := step.PolicyKey
+			if saved, ok := vars[s]; ok {
+				s = saved
+			}
+			k, err := strconv.ParseUint(s, 10, 32)
+			require.NoError(t, err, "policy key %q", step.PolicyKey)
+			c.PolicyKey, c.HasPolicyKey = uint32(k), true
+		}
+		switch step.Account {
+		case "":
+		case "disabled":
+			require.NoError(t, env.st.SetDisabled(ctx, "alice@example.com", true))
+			// t.Context is cancelled before cleanups run.
+			t.Cleanup(func() { require.NoError(t, env.st.SetDisabled(context.Background(), "alice@example.com", false)) })
+		case "eas-off":
+			off, on := false, true
+			_, err := env.st.SetProtocols(ctx, "alice@example.com", store.ProtocolsUpdate{EAS: &off})
+			require.NoError(t, err)
+			t.Cleanup(func() {
+				_, err := env.st.SetProtocols(context.Background(), "alice@example.com", store.ProtocolsUpdate{EAS: &on})
+				require.NoError(t, err)
+			})
+		default:
+			t.Fatalf("account %q", step.Account)
+		}
+
+		var resp *easclient.Response
+		if step.Method == http.MethodOptions {
+			for k, v := range step.Headers {
+				require.Equal(t, "User-Agent", http.CanonicalHeaderKey(k), "OPTIONS sets only User-Agent")
+				c.UserAgent = v
+			}
+			resp, err = c.Options(ctx)
+			require.NoError(t, err)
+		} else {
+			cmd, ok := eas.LookupCommand(step.Cmd)
+			require.True(t, ok, "command %q", step.Cmd)
+			req := &easclient.Request{Cmd: cmd, Header: http.Header{}}
+			for k, v := range step.Headers {
+				req.Header.Set(k, v)
+			}
+			switch {
+			case step.BodyHex != "":
+				req.Body, err = hex.DecodeString(step.BodyHex)
+				require.NoError(t, err)
+			default:
+				if x, err := os.ReadFile(name + ".xml"); err == nil {
+					req.Body, err = wbxml.FromXML(nil, strings.NewReader(expand(t, string(x), vars)))
+					require.NoError(t, err, "%s.xml", name)
+				}
+			}
+			resp, err = c.Do(ctx, req)
+			require.NoError(t, err)
+		}
+
+		want := step.Expect.HTTP
+		if want == 0 {
+			want = http.StatusOK
+		}
+		require.Equal(t, want, resp.StatusCode, "HTTP status (%s)", step.Why)
+		for k, v := range step.Expect.Headers {
+			assert.NotEmpty(t, resp.Header.Get(k), "response header %s", k)
+			assert.Contains(t, resp.Header.Get(k), v, "response header %s", k)
+		}
+		needBody := len(step.Expect.Values) > 0 || len(step.Save) > 0 || step.Expect.Folders
+		if !needBody {
+			assert.Empty(t, resp.Body, "no body with HTTP %d", resp.StatusCode)
+		} else {
+			require.NotEmpty(t, resp.Body)
+			require.Equal(t, eas.ContentTypeWBXML, resp.Header.Get("Content-Type"))
+			root := parseWBXML(t, resp.Body)
+			for path, wantText := range step.Expect.Values {
+				n := lookup(root, path)
+				if !assert.NotNil(t, n, "%s in the answer", path) {
+					continue
+				}
+				if wantText == "*" {
+					assert.NotEmpty(t, n.text, path)
+				} else {
+					assert.Equal(t, expand(t, wantText, vars), n.text, "%s (%s)", path, step.Why)
+				}
+			}
+			for key, path := range step.Save {
+				n := lookup(root, path)
+				require.NotNil(t, n, "%s to save as %s", path, key)
+				require.NotEmpty(t, n.text, "%s to save as %s", path, key)
+				vars[key] = n.text
+			}
+			if step.Expect.Folders {
+				checkDefaultFolders(t, root, vars)
+			}
+		}
+		for _, d := range step.Expect.Differ {
+			assert.NotEqual(t, vars[d[0]], vars[d[1]], "%s differs from %s", d[0], d[1])
+		}
+		if wd := step.Expect.Device; wd != nil {
+			d, err := env.reg.Get(ctx, devices.Key{User: env.alice.ID, DeviceID: deviceID})
+			require.NoError(t, err, "device %s recorded", deviceID)
+			assert.Equal(t, wd.DeviceType, d.DeviceType)
+			assert.Equal(t, wd.UserAgent, d.UserAgent)
+			assert.Equal(t, wd.ProtocolVersion, d.ProtocolVersion)
+			assert.Equal(t, wd.Model, d.Info.Model)
+			assert.Equal(t, wd.IMEI, d.Info.IMEI)
+			assert.Equal(t, wd.OS, d.Info.OS)
+			assert.Equal(t, wd.FriendlyName, d.Info.FriendlyName)
+			assert.Equal(t, wd.OSLanguage, d.Info.OSLanguage)
+			assert.Equal(t, wd.PhoneNumber, d.Info.PhoneNumber)
+			assert.Equal(t, wd.MobileOperator, d.Info.MobileOperator)
+			if wd.PolicyKey != "" {
+				assert.Equal(t, vars[wd.PolicyKey], strconv.FormatUint(uint64(d.PolicyKey), 10), "the device's final key")
+			}
+		}
+	})
+	if ok {
+		return true
+	}
+	// Stop only when a later step needs a value this one should have saved.
+	for key := range step.Save {
+		if _, saved := vars[key]; !saved {
+			return false
+		}
+	}
+	return !step.Expect.Folders || vars["Inbox"] != ""
+}
+
+// defaultFolders are the folder types every mailbox has at the root and the names the
+// sequences use for their ServerIds (MS-ASCMD 2.2.3.186.3 Type: 2 Inbox, 3 Drafts, 4 Deleted
+// Items, 5 Sent Items, 6 Outbox). Quirk(Android): some versions reset the account unless
+// Drafts and Outbox exist.
+var defaultFolders = map[string]string{"2": "Inbox", "3": "Drafts", "4": "Deleted", "5": "Sent", "6": "Outbox"}
+
+// checkDefaultFolders checks an initial FolderSync answer (MS-ASCMD 2.2.1.5): Count equal to
+// the number of Adds, unique ServerIds, each parent either "0" (the root, MS-ASCMD
+// 2.2.3.123.2) or a folder of the list, each default folder exactly once and at the root.
+func checkDefaultFolders(t *testing.T, root *wnode, vars map[string]string) {
+	t.Helper()
+	changes := root.child(wbxml.FolderHierarchyChanges)
+	require.NotNil(t, changes, "Changes")
+	adds := changes.all(wbxml.FolderHierarchyAdd)
+	assert.Equal(t, strconv.Itoa(len(adds)), changes.get(wbxml.FolderHierarchyCount), "Count")
+	ids := map[string]bool{}
+	for _, a := range adds {
+		id := a.get(wbxml.FolderHierarchyServerId)
+		assert.NotEmpty(t, id)
+		assert.False(t, ids[id], "ServerId %s unique", id)
+		ids[id] = true
+	}
+	seen := map[string]int{}
+	for _, a := range adds {
+		parent, typ := a.get(wbxml.FolderHierarchyParentId), a.get(wbxml.FolderHierarchyType)
+		assert.True(t, parent == "0" || ids[parent], "ParentId %q of %s", parent, a.get(wbxml.FolderHierarchyDisplayName))
+		assert.NotEmpty(t, a.get(wbxml.FolderHierarchyDisplayName))
+		if name, ok := defaultFolders[typ]; ok {
+			seen[name]++
+			assert.Equal(t, "0", parent, "%s at the root", name)
+			vars[name] = a.get(wbxml.FolderHierarchyServerId)
+		}
+	}
+	for _, name := range defaultFolders {
+		assert.Equal(t, 1, seen[name], "one %s folder", name)
+	}
+}
+
+// corpusReplay replays one captured client's requests in order against a setupEnv, with the
+// user, the DeviceId's owner, the policy keys, the folder ids and the sync keys rewritten to
+// what this server gave it.
+type corpusReplay struct {
+	env      *setupEnv
+	dir      string
+	username string // Basic auth and User parameter
+	key      uint32 // the policy key the client holds now (temporary, then final)
+	inbox    string // the Inbox's ServerId from the replayed FolderSync
+	folder   string // the FolderSync key
+	syncKey  string // the Inbox's latest Sync key
+}
+
+// send replays the capture name (without extension) and returns the answer.
+func (r *corpusReplay) send(t *testing.T, name string, auth bool) *easclient.Response {
+	t.Helper()
+	line, hdr := readCapture(t, filepath.Join(r.dir, name+".http.txt"))
+	method, target, _ := strings.Cut(line, " ")
+	target, _, _ = strings.Cut(target, " ")
+	_, query, _ := strings.Cut(target, "?")
+	vals, err := url.ParseQuery(query)
+	require.NoError(t, err)
+	if vals.Has("User") {
+		vals.Set("User", r.username)
+	}
+	if vals.Has("PolicyKey") {
+		vals.Set("PolicyKey", strconv.FormatUint(uint64(r.key), 10))
+	}
+	var body []byte
+	if method == http.MethodPost {
+		if b, err := os.ReadFile(filepath.Join(r.dir, name+".req.wbxml")); err == nil {
+			body = r.rewrite(t, b)
+		}
+	}
+	u := r.env.https.URL + eas.Path
+	if len(vals) > 0 {
+		u += "?" + vals.Encode()
+	}
+	req, err := http.NewRequestWithContext(t.Context(), method, u, bytes.NewReader(body))
+	require.NoError(t, err)
+	for k, vs := range hdr {
+		switch k {
+		case "Host", "Content-Length", "Connection", "Authorization", "Expect":
+		case "X-Ms-Policykey":
+			if vs[0] != "0" {
+				vs = []string{strconv.FormatUint(uint64(r.key), 10)}
+			}
+			req.Header[k] = vs
+		default:
+			req.Header[k] = vs
+		}
+	}
+	if r.key != 0 && !vals.Has("PolicyKey") && req.Header.Get("X-Ms-Policykey") == "" {
+		// A capture from a server that never provisioned (the RCA's): once provisioned
+		// here, the client carries its key as every client does after Provision.
+		req.Header.Set("X-MS-PolicyKey", strconv.FormatUint(uint64(r.key), 10))
+	}
+	if auth {
+		req.SetBasicAuth(r.username, "secret")
+	}
+	resp, err := r.env.https.Client().Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return &easclient.Response{StatusCode: resp.StatusCode, Header: resp.Header, Body: b}
+}
+
+// rewrite returns the WBXML document doc with the state of this server: policy keys, the
+// Inbox for every CollectionId, and non-initial FolderSync and Sync keys.
+func (r *corpusReplay) rewrite(t *testing.T, doc []byte) []byte {
+	t.Helper()
+	dec := wbxml.NewDecoder(doc)
+	enc := wbxml.NewEncoder(nil)
+	for {
+		tok, err := dec.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		require.NoError(t, err)
+		switch tok.Kind {
+		case wbxml.KindStart:
+			var with func(old string) string
+			switch tok.Tag {
+			case wbxml.ProvisionPolicyKey:
+				with = func(string) string { return strconv.FormatUint(uint64(r.key), 10) }
+			case wbxml.AirSyncCollectionId, wbxml.GetItemEstimateCollectionId:
+				with = func(string) string { return r.inbox }
+			case wbxml.AirSyncSyncKey:
+				with = func(old string) string { return initialOr(old, r.syncKey) }
+			case wbxml.FolderHierarchySyncKey:
+				with = func(old string) string { return initialOr(old, r.folder) }
+			}
+			switch {
+			case with != nil && tok.Content:
+				old, err := dec.Text()
+				require.NoError(t, err)
+				nv := with(string(old))
+				require.NotEmpty(t, nv, "a value for %s", tok.Tag)
+				enc.String(tok.Tag, nv)
+			case tok.Content:
+				enc.Start(tok.Tag)
+			default:
+				enc.Empty(tok.Tag)
+			}
+		case wbxml.KindEnd:
+			enc.End()
+		case wbxml.KindString:
+			enc.Text(tok.Data)
+		case wbxml.KindOpaque:
+			enc.RawOpaque(tok.Data)
+		}
+	}
+	b := enc.Bytes()
+	require.NoError(t, enc.Err())
+	return b
+}
+
+func initialOr(old, current string) string {
+	if old == "0" {
+		return old
+	}
+	return current
+}
+
+// clean requires a well-formed WBXML answer whose every Status is 1, then records the keys
+// and ids it gives.
+func (r *corpusReplay) clean(t *testing.T, resp *easclient.Response) *wnode {
+	t.Helper()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Equal(t, eas.ContentTypeWBXML, resp.Header.Get("Content-Type"))
+	_, err := resp.XML()
+	require.NoError(t, err, "well-formed")
+	root := parseWBXML(t, resp.Body)
+	statuses := 0
+	var walk func(n *wnode)
+	walk = func(n *wnode) {
+		if localName(n.tag) == "Status" {
+			statuses++
+			assert.Equal(t, "1", n.text, "%s in %s", n.tag, root.tag)
+		}
+		for _, k := range n.kids {
+			walk(k)
+		}
+	}
+	walk(root)
+	assert.Positive(t, statuses, "a Status in %s", root.tag)
+	switch root.tag {
+	case wbxml.ProvisionProvision:
+		if k := lookup(root, "Provision/Policies/Policy/PolicyKey"); k != nil {
+			n, err := strconv.ParseUint(k.text, 10, 32)
+			require.NoError(t, err)
+			assert.NotEqual(t, r.key, uint32(n), "a new key")
+			r.key = uint32(n)
+		}
+	case wbxml.FolderHierarchyFolderSync:
+		r.folder = root.get(wbxml.FolderHierarchySyncKey)
+		vars := map[string]string{}
+		if root.has(wbxml.FolderHierarchyChanges) {
+			checkDefaultFolders(t, root, vars)
+			r.inbox = vars["Inbox"]
+		}
+	case wbxml.AirSyncSync:
+		if k := lookup(root, "Sync/Collections/Collection/SyncKey"); k != nil {
+			assert.NotEqual(t, r.syncKey, k.text, "a new sync key")
+			r.syncKey = k.text
+		}
+	}
+	return root
+}
+
+// options replays a captured OPTIONS: 200 with the versions this server serves.
+func (r *corpusReplay) options(t *testing.T, name string) {
+	t.Helper()
+	resp := r.send(t, name, true)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "12.0,12.1,14.0,14.1,16.0,16.1", resp.Header.Get("MS-ASProtocolVersions"))
+	assert.Contains(t, resp.Header.Get("MS-ASProtocolCommands"), "Provision")
+}
+
+// TestSetupSequenceCorpus replays the captured setup sequences of real clients, each in its
+// captured order through the real gate on each database: Nine at 16.1 (steps 01-09), the
+// Remote Connectivity Analyzer at 12.0 (the 401 challenge first, DOMAIN\user, then the
+// Provision a 449 asks for), EAS-4-TbSync at 14.0 and pyactivesync at 16.1 (the policy key
+// of its acknowledgement as a query parameter). Every answer must be well-formed with every
+// Status 1. TestCorpusProvision and TestFolderSyncSettingsCorpus replay single requests;
+// this one checks that the steps chain.
+func TestSetupSequenceCorpus(t *testing.T) {
+	requireCorpus(t)
+	eascorpus := filepath.Join(corpusDir, "eas")
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		env := newSetupEnv(t, st)
+		env.deliver(t, "Welcome to easd")
+
+		t.Run("nine-android-16.1", func(t *testing.T) {
+			r := &corpusReplay{env: env, dir: filepath.Join(eascorpus, "syncgw-traces", "nine-android-16.1"), username: "alice@example.com"}
+			r.options(t, "01-options")
+			init := r.clean(t, r.send(t, "02-provision-initial-with-deviceinfo", true))
+			assert.Equal(t, "1", textAt(t, init, "Provision/DeviceInformation/Status"))
+			r.clean(t, r.send(t, "03-provision-ack", true))
+			r.clean(t, r.send(t, "04-settings-deviceinformation-set", true))
+			ui := r.clean(t, r.send(t, "05-settings-userinformation-get", true))
+			assert.Equal(t, "alice@example.com", textAt(t, ui, "Settings/UserInformation/Get/Accounts/Account/EmailAddresses/PrimarySmtpAddress"))
+			r.clean(t, r.send(t, "06-settings-other", true))
+			r.clean(t, r.send(t, "07-foldersync-initial", true))
+			require.NotEmpty(t, r.inbox)
+			r.clean(t, r.send(t, "08-sync-initial-synckey0", true))
+			got := r.clean(t, r.send(t, "09-sync-getchanges-options", true))
+			assert.Equal(t, "Welcome to easd", textAt(t, got, "Sync/Collections/Collection/Commands/Add/ApplicationData/Subject"))
+
+			d, err := env.reg.Get(t.Context(), devices.Key{User: env.alice.ID, DeviceID: "Nine45069EA34A52"})
+			require.NoError(t, err)
+			assert.Equal(t, "Android SDK built for x86_64", d.Info.Model)
+			assert.Equal(t, "000000000000000", d.Info.IMEI)
+			assert.Equal(t, r.key, d.PolicyKey)
+		})
+
+		t.Run("ms-rca-12.0", func(t *testing.T) {
+			dir := filepath.Join(eascorpus, "syncgw-traces", "ms-rca-12.0")
+			r := &corpusReplay{env: env, dir: dir, username: `EXAMPLE\alice`}
+			r.options(t, "34-options")
+			// MS-ASHTTP 2.2.2.1.1: no credentials, 401 with the challenge the RCA waits for.
+			challenge := r.send(t, "35-foldersync-401-challenge", false)
+			require.Equal(t, http.StatusUnauthorized, challenge.StatusCode)
+			assert.Contains(t, challenge.Header.Get("WWW-Authenticate"), "Basic")
+			// The capture's server let an unprovisioned device in; ours asks it to provision,
+			// with HTTP 449 at 12.0 (MS-ASPROV 3.2.5.1), as the RCA expects of Exchange.
+			require.Equal(t, eas.HTTP449, r.send(t, "36-foldersync-initial", true).StatusCode)
+			line, _ := readCapture(t, filepath.Join(dir, "36-foldersync-initial.http.txt"))
+			q, err := url.Parse(strings.Fields(line)[1])
+			require.NoError(t, err)
+			c := &easclient.Client{HTTP: env.https.Client(), URL: env.https.URL, Username: `EXAMPLE\alice`, Password: "secret",
+				User: `EXAMPLE\alice`, DeviceID: q.Query().Get("DeviceId"), DeviceType: q.Query().Get("DeviceType"),
+				UserAgent: "Microsoft-Server-ActiveSync/12.0+(TestExchangeConnectivity.com)", Version: eas.Version120}
+			r.key = handshake(t, c)
+			r.clean(t, r.send(t, "36-foldersync-initial", true))
+			require.NotEmpty(t, r.inbox)
+			r.clean(t, r.send(t, "37-sync-initial", true))
+			est := r.clean(t, r.send(t, "38-getitemestimate", true))
+			assert.Equal(t, "1", textAt(t, est, "GetItemEstimate/Response/Collection/Estimate"), "the delivered message")
+		})
+
+		t.Run("tbsync-live", func(t *testing.T) {
+			r := &corpusReplay{env: env, dir: filepath.Join(eascorpus, "tbsync-live"), username: "alice"}
+			r.options(t, "01-options")
+			r.clean(t, r.send(t, "02-provision-initial", true))
+			r.clean(t, r.send(t, "03-provision-ack", true))
+			r.clean(t, r.send(t, "04-settings-deviceinformation-set", true))
+			r.clean(t, r.send(t, "05-foldersync-initial", true))
+			require.NotEmpty(t, r.inbox)
+			r.clean(t, r.send(t, "06-sync-initial-synckey0", true))
+			assert.NotEmpty(t, r.syncKey)
+		})
+
+		t.Run("pyactivesync-live", func(t *testing.T) {
+			r := &corpusReplay{env: env, dir: filepath.Join(eascorpus, "pyactivesync-live"), username: "alice"}
+			init := r.clean(t, r.send(t, "01-provision-initial-with-deviceinfo", true))
+			assert.Equal(t, "1", textAt(t, init, "Provision/DeviceInformation/Status"))
+			r.clean(t, r.send(t, "02-provision-ack-policykey-in-query", true))
+			r.clean(t, r.send(t, "03-foldersync-initial", true))
+			require.NotEmpty(t, r.inbox)
+			d, err := env.reg.Get(t.Context(), devices.Key{User: env.alice.ID, DeviceID: "PyAS01"})
+			require.NoError(t, err)
+			assert.Equal(t, r.key, d.PolicyKey)
+		})
+	})
+}
