@@ -1,0 +1,247 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/easd/easd/store"
+)
+
+// benchPassword is every simulated user's password.
+const benchPassword = "easbench-password"
+
+// server is an `easd serve` child process on a temporary data directory, and a second store
+// connection to its database for setting up users and delivering mail.
+type server struct {
+	cmd  *exec.Cmd
+	URL  string
+	Data string
+	St   *store.Store
+	log  *bytes.Buffer
+	done chan error
+}
+
+// buildEasd builds cmd/easd into dir with the go command and returns the binary's path.
+func buildEasd(ctx context.Context, dir string) (string, error) {
+	bin := filepath.Join(dir, "easd")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/easd/easd/cmd/easd")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("build easd: %w", err)
+	}
+	return bin, nil
+}
+
+// freeAddr returns a loopback address with a port that was free a moment ago.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	addr := ln.Addr().String()
+	return addr, ln.Close()
+}
+
+// startServer opens the store in data (migrating it), then starts bin serve on it and waits
+// until /healthz answers.
+func startServer(ctx context.Context, bin, data string) (*server, error) {
+	st, err := store.Open(ctx, "sqlite://"+filepath.Join(data, "easd.db"), store.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	if err := st.Migrate(ctx); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	s := &server{URL: "https://" + addr, Data: data, St: st, log: new(bytes.Buffer), done: make(chan error, 1)}
+	// Not CommandContext: stop ends it with SIGTERM so that it shuts down cleanly.
+	s.cmd = exec.Command(bin, "serve", "--data", data, "--http", addr, "--log-level", "warn")
+	s.cmd.Env = append(os.Environ(), "EASD_ADMIN_PASSWORD="+benchPassword)
+	s.cmd.Stdout = &lockedWriter{w: s.log}
+	s.cmd.Stderr = s.cmd.Stdout
+	if err := s.cmd.Start(); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("start easd: %w", err)
+	}
+	go func() { s.done <- s.cmd.Wait() }()
+	if err := waitHealthy(ctx, s.URL, s.done); err != nil {
+		s.stop()
+		return nil, fmt.Errorf("%w; easd output:\n%s", err, s.output())
+	}
+	return s, nil
+}
+
+// waitHealthy polls GET /healthz for up to a minute.
+func waitHealthy(ctx context.Context, url string, exited <-chan error) error {
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, Timeout: 2 * time.Second}
+	defer hc.CloseIdleConnections()
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		resp, err := hc.Get(url + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case err := <-exited:
+			return fmt.Errorf("server exited: %v", err)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return errors.New("server not healthy after a minute")
+}
+
+func (s *server) pid() int { return s.cmd.Process.Pid }
+
+func (s *server) output() string {
+	lw := s.cmd.Stdout.(*lockedWriter)
+	lw.mu.Lock()
+	defer lw.mu.Unlock()
+	return s.log.String()
+}
+
+// stop sends SIGTERM, waits up to 40 s (easd's shutdown grace is 30 s), then kills.
+func (s *server) stop() error {
+	if s.St != nil {
+		s.St.Close()
+	}
+	if s.cmd.ProcessState != nil {
+		return nil
+	}
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-s.done:
+		return err
+	case <-time.After(40 * time.Second):
+		s.cmd.Process.Kill()
+		<-s.done
+		return errors.New("easd did not stop on SIGTERM; killed")
+	}
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// userAddr names simulated user i.
+func userAddr(i int) string { return fmt.Sprintf("bench%05d@example.com", i) }
+
+// createUsers adds users 0..n-1 through the second store connection.
+func createUsers(ctx context.Context, st *store.Store, n int) error {
+	for i := range n {
+		if _, err := st.CreateUser(ctx, store.NewUser{Address: userAddr(i), Password: benchPassword}); err != nil {
+			return fmt.Errorf("create user %s: %w", userAddr(i), err)
+		}
+	}
+	return nil
+}
+
+// message is a plain-text message of about 2 KB, like a short real mail.
+func message(to string, i int) []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "From: Sender %d <sender%d@example.org>\r\nTo: <%s>\r\nSubject: easbench message %d\r\n", i%37, i%37, to, i)
+	fmt.Fprintf(&b, "Date: %s\r\nMessage-ID: <easbench.%d.%d@example.org>\r\nMIME-Version: 1.0\r\n", time.Now().UTC().Format(time.RFC1123Z), time.Now().UnixNano(), i)
+	b.WriteString("Content-Type: text/plain; charset=utf-8\r\n\r\n")
+	for l := range 30 {
+		fmt.Fprintf(&b, "Line %d of message %d: the quick brown fox jumps over the lazy dog.\r\n", l, i)
+	}
+	return b.Bytes()
+}
+
+// deliver puts n messages into the Inbox of addr.
+func deliver(ctx context.Context, st *store.Store, addr string, n int) error {
+	for i := range n {
+		if _, err := st.Deliver(ctx, addr, message(addr, i)); err != nil {
+			return fmt.Errorf("deliver to %s: %w", addr, err)
+		}
+	}
+	return nil
+}
+
+// sourceAddrs are the loopback addresses connections come from: one source address has only
+// about 28,000 ephemeral ports (net.ipv4.ip_local_port_range).
+var sourceAddrs = []string{"127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.6", "127.0.0.7", "127.0.0.8", "127.0.0.9"}
+
+// newHTTPClient returns a client for many devices: HTTP/1.1 as phones use it (one connection
+// per outstanding request), no idle limit, no certificate check (loopback, self-signed), and
+// connections spread over sourceAddrs.
+func newHTTPClient(timeout time.Duration) *http.Client {
+	var next atomic.Uint32
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		src := sourceAddrs[int(next.Add(1))%len(sourceAddrs)]
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 30 * time.Second}
+		return d.DialContext(ctx, network, addr)
+	}
+	tr := &http.Transport{
+		DialContext:         dial,
+		TLSClientConfig:     &tls.Config{InsecureSkipVerify: true},
+		TLSNextProto:        map[string]func(string, *tls.Conn) http.RoundTripper{}, // HTTP/1.1 only
+		MaxIdleConns:        0,
+		MaxIdleConnsPerHost: 100_000,
+		IdleConnTimeout:     10 * time.Minute,
+		DisableCompression:  true,
+		TLSHandshakeTimeout: 60 * time.Second,
+	}
+	return &http.Client{Transport: tr, Timeout: timeout}
+}
+
+// raiseNoFile raises RLIMIT_NOFILE to the hard limit; child processes inherit it.
+func raiseNoFile() (uint64, error) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return 0, err
+	}
+	lim.Cur = lim.Max
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return 0, err
+	}
+	return lim.Cur, nil
+}
+
+// rssKB reads VmRSS of process pid in kB.
+func rssKB(pid int) (int64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		}
+	}
+	return 0, errors.New("no VmRSS")
+}

@@ -1,0 +1,317 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptrace"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/easd/easd/eas"
+	"github.com/easd/easd/eas/easclient"
+)
+
+// PingConfig sizes the ping scenario.
+type PingConfig struct {
+	Pings          int           // concurrent Pings (one device each)
+	DevicesPerUser int           // devices per user; one message is delivered per user
+	Heartbeat      time.Duration // HeartbeatInterval of every Ping
+	SetupWorkers   int           // concurrent devices while provisioning
+	Dialers        int           // concurrent connection set-ups while parking
+	Settle         time.Duration // wait after the last request is written before reading RSS
+	DeliverGap     time.Duration // pause between two deliveries
+	WakeTimeout    time.Duration // how long after the last delivery every Ping must be answered
+	Grace          time.Duration // how long a second Ping must stay unanswered (no duplicates)
+	SkipBare       bool          // do not measure the bare handlers
+}
+
+// PingReport is what the ping scenario measured.
+type PingReport struct {
+	Parked                         int           // Pings written to easd
+	Early                          int           // answered before their user's delivery
+	Answered, Lost, Duplicated     int           // after delivery: answered with status 2 for the Inbox, never answered, second Ping answered
+	Wrong                          int           // answered with another status or folder list
+	WakeP50, WakeP99, WakeMax      time.Duration // delivery commit to Ping answer
+	EasdKB, BareTLSKB, BarePlainKB float64       // RSS growth per parked request, kB
+}
+
+// pinger parks Pings: one goroutine and one connection each.
+type pinger struct {
+	hc      *http.Client
+	written atomic.Int64
+	dialSem chan struct{}
+}
+
+func newPinger(dialers int) *pinger {
+	return &pinger{hc: newHTTPClient(0), dialSem: make(chan struct{}, dialers)}
+}
+
+// ping sends one Ping from c and returns its answer and the time it arrived. At most
+// len(dialSem) requests are being set up at once; the slot is freed when the request is
+// written.
+func (p *pinger) ping(ctx context.Context, c *easclient.Client, body []byte) (pingResult, time.Time, error) {
+	select {
+	case p.dialSem <- struct{}{}:
+	case <-ctx.Done():
+		return pingResult{}, time.Time{}, ctx.Err()
+	}
+	var once sync.Once
+	release := func() { once.Do(func() { <-p.dialSem }) }
+	defer release()
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) {
+		p.written.Add(1)
+		release()
+	}})
+	cc := *c
+	cc.HTTP = p.hc
+	resp, err := cc.Do(ctx, &easclient.Request{Cmd: eas.CmdPing, Body: body})
+	at := time.Now()
+	if err != nil {
+		return pingResult{}, at, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return pingResult{}, at, fmt.Errorf("ping: http %d", resp.StatusCode)
+	}
+	r, err := parsePing(resp.Body)
+	return r, at, err
+}
+
+// waitWritten waits until n requests are written or timeout passes.
+func (p *pinger) waitWritten(ctx context.Context, n int64, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for p.written.Load() < n {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("only %d of %d requests written after %s", p.written.Load(), n, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// measureParked parks n requests of devs (device i sends bodies[i]) against a process and
+// returns its RSS growth per request in kB, then releases them by cancelling.
+func measureParked(ctx context.Context, cfg PingConfig, pid int, url string, devs []*device, bodies [][]byte) (float64, error) {
+	p := newPinger(cfg.Dialers)
+	defer p.hc.CloseIdleConnections()
+	before, err := rssKB(pid)
+	if err != nil {
+		return 0, err
+	}
+	pctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	var early atomic.Int64
+	for i, d := range devs {
+		c := *d.c
+		c.URL = url
+		wg.Go(func() {
+			if _, _, err := p.ping(pctx, &c, bodies[i]); pctx.Err() == nil {
+				early.Add(1)
+				if err != nil {
+					fmt.Fprintf(os.Stderr, "parked request %d: %v\n", i, err)
+				}
+			}
+		})
+	}
+	err = p.waitWritten(ctx, int64(len(devs)), 10*time.Minute)
+	if err == nil {
+		time.Sleep(cfg.Settle)
+	}
+	after, rerr := rssKB(pid)
+	cancel()
+	wg.Wait()
+	if err != nil {
+		return 0, err
+	}
+	if rerr != nil {
+		return 0, rerr
+	}
+	if n := early.Load(); n > 0 {
+		return 0, fmt.Errorf("%d parked requests ended before they were released", n)
+	}
+	return float64(after-before) / float64(len(devs)), nil
+}
+
+// runPing is the ping scenario (see the package doc).
+func runPing(ctx context.Context, c common, cfg PingConfig) (*PingReport, error) {
+	if _, err := raiseNoFile(); err != nil {
+		return nil, fmt.Errorf("raise RLIMIT_NOFILE: %w", err)
+	}
+	rep := &PingReport{}
+	var devs []*device
+	var bodies [][]byte
+	err := withServer(ctx, c, func(s *server) error {
+		users := (cfg.Pings + cfg.DevicesPerUser - 1) / cfg.DevicesPerUser
+		start := time.Now()
+		if err := createUsers(ctx, s.St, users); err != nil {
+			return err
+		}
+		hc := newHTTPClient(2 * time.Minute)
+		devs = make([]*device, cfg.Pings)
+		bodies = make([][]byte, cfg.Pings)
+		// Device-major by user, so at most SetupWorkers first logins (argon2id) run at once.
+		err := forEach(ctx, cfg.Pings, cfg.SetupWorkers, func(ctx context.Context, i int) error {
+			d := newDevice(hc, s.URL, userAddr(i/cfg.DevicesPerUser), benchPassword, fmt.Sprintf("ping%05d", i))
+			nop := func(time.Duration) {}
+			if err := d.provision(ctx, nop); err != nil {
+				return fmt.Errorf("device %d: %w", i, err)
+			}
+			if err := d.folderSync(ctx, nop); err != nil {
+				return fmt.Errorf("device %d: %w", i, err)
+			}
+			b, err := pingBody(cfg.Heartbeat, d.inbox)
+			devs[i], bodies[i] = d, b
+			return err
+		})
+		hc.CloseIdleConnections()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.Out, "setup: %d users, %d devices provisioned and folder-synced in %s (loadavg %s)\n",
+			users, cfg.Pings, time.Since(start).Round(time.Millisecond), loadavg())
+		time.Sleep(cfg.Settle)
+
+		before, err := rssKB(s.pid())
+		if err != nil {
+			return err
+		}
+		p := newPinger(cfg.Dialers)
+		defer p.hc.CloseIdleConnections()
+		pctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		type answer struct {
+			r   pingResult
+			at  time.Time
+			err error
+		}
+		first := make([]chan answer, len(devs))
+		delivered := make([]atomic.Int64, users) // unix nanos of the commit, 0 before
+		var duplicated, secondEnded atomic.Int64
+		var wg sync.WaitGroup
+		parkStart := time.Now()
+		for i, d := range devs {
+			first[i] = make(chan answer, 1)
+			wg.Go(func() {
+				r, at, err := p.ping(pctx, d.c, bodies[i])
+				first[i] <- answer{r, at, err}
+				if err != nil || pctx.Err() != nil {
+					return
+				}
+				// A second Ping right away: the delivery it woke for must not answer it again.
+				if _, _, err := p.ping(pctx, d.c, bodies[i]); pctx.Err() == nil {
+					if err == nil {
+						duplicated.Add(1)
+					} else {
+						secondEnded.Add(1)
+					}
+				}
+			})
+		}
+		if err := p.waitWritten(ctx, int64(len(devs)), 15*time.Minute); err != nil {
+			return err
+		}
+		parkWall := time.Since(parkStart)
+		time.Sleep(cfg.Settle)
+		after, err := rssKB(s.pid())
+		if err != nil {
+			return err
+		}
+		rep.Parked = len(devs)
+		rep.EasdKB = float64(after-before) / float64(len(devs))
+		fmt.Fprintf(c.Out, "easd: %d Pings parked in %s; RSS %d kB -> %d kB: %.1f kB per waiting Ping (TLS) (loadavg %s)\n",
+			len(devs), parkWall.Round(time.Millisecond), before, after, rep.EasdKB, loadavg())
+
+		// One message per user: each wakes that user's DevicesPerUser Pings.
+		for u := range users {
+			if _, err := s.St.Deliver(ctx, userAddr(u), message(userAddr(u), u)); err != nil {
+				return fmt.Errorf("deliver: %w", err)
+			}
+			delivered[u].Store(time.Now().UnixNano())
+			if cfg.DeliverGap > 0 {
+				time.Sleep(cfg.DeliverGap)
+			}
+		}
+		lastDelivery := time.Now()
+		var wakes []time.Duration
+		timeout := time.After(time.Until(lastDelivery.Add(cfg.WakeTimeout)))
+		for i, d := range devs {
+			select {
+			case a := <-first[i]:
+				commit := delivered[i/cfg.DevicesPerUser].Load()
+				switch {
+				case a.err != nil:
+					rep.Wrong++
+					fmt.Fprintf(c.Out, "device %d: %v\n", i, a.err)
+				case commit == 0 || a.at.UnixNano() < commit-int64(50*time.Millisecond):
+					rep.Early++
+				case a.r.status != int(eas.StatusPingChanges) || !slices.Equal(a.r.folders, []string{d.inbox}):
+					rep.Wrong++
+					fmt.Fprintf(c.Out, "device %d: status %d folders %v\n", i, a.r.status, a.r.folders)
+				default:
+					rep.Answered++
+					wakes = append(wakes, max(time.Duration(a.at.UnixNano()-commit), 0))
+				}
+			case <-timeout:
+				rep.Lost++
+			}
+		}
+		time.Sleep(cfg.Grace)
+		cancel()
+		wg.Wait()
+		rep.Duplicated = int(duplicated.Load())
+		if n := secondEnded.Load(); n > 0 {
+			rep.Wrong += int(n)
+			fmt.Fprintf(c.Out, "%d second Pings failed before they were released\n", n)
+		}
+		slices.Sort(wakes)
+		rep.WakeP50, rep.WakeP99 = percentile(wakes, 50), percentile(wakes, 99)
+		if len(wakes) > 0 {
+			rep.WakeMax = wakes[len(wakes)-1]
+		}
+		fmt.Fprintf(c.Out, "wake: %d deliveries over %s; %d of %d Pings answered (status 2, Inbox); p50 %s p99 %s max %s (target p99 < 250ms)\n",
+			users, lastDelivery.Sub(time.Unix(0, delivered[0].Load())).Round(time.Millisecond), rep.Answered, len(devs),
+			round(rep.WakeP50), round(rep.WakeP99), round(rep.WakeMax))
+		fmt.Fprintf(c.Out, "lost %d, answered twice %d, answered early %d, wrong %d (loadavg %s)\n",
+			rep.Lost, rep.Duplicated, rep.Early, rep.Wrong, loadavg())
+		return nil
+	})
+	if err != nil || cfg.SkipBare {
+		return rep, err
+	}
+	for _, plain := range []bool{false, true} {
+		bp, err := startBareProc(plain)
+		if err != nil {
+			return rep, err
+		}
+		kb, err := measureParked(ctx, cfg, bp.pid(), bp.URL, devs, bodies)
+		if serr := bp.stop(); serr != nil && err == nil {
+			err = fmt.Errorf("bare-server: %w", serr)
+		}
+		if err != nil {
+			return rep, err
+		}
+		name := "TLS"
+		if plain {
+			name, rep.BarePlainKB = "plain HTTP", kb
+		} else {
+			rep.BareTLSKB = kb
+		}
+		fmt.Fprintf(c.Out, "bare long poll (%s): %.1f kB per parked request (loadavg %s)\n", name, kb, loadavg())
+	}
+	if rep.BareTLSKB > 0 {
+		fmt.Fprintf(c.Out, "waiting Ping / bare long poll, both TLS: %.2fx (target <= 1.5x)\n", rep.EasdKB/rep.BareTLSKB)
+	}
+	if rep.BarePlainKB > 0 {
+		est := rep.EasdKB - (rep.BareTLSKB - rep.BarePlainKB)
+		fmt.Fprintf(c.Out, "plain HTTP behind a TLS proxy (estimate: easd TLS minus the bare TLS overhead): %.1f kB per Ping, %.2fx the bare handler\n",
+			est, est/rep.BarePlainKB)
+	}
+	return rep, nil
+}
