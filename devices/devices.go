@@ -87,15 +87,43 @@ type Options struct {
 	// MaxCached bounds the in-memory entries; when exceeded, entries not
 	// written for a TouchInterval are dropped. Zero: 100000.
 	MaxCached int
+	// MaxDevices is the most partnerships one mailbox may have; the next
+	// new device is refused (ErrDeviceLimit) and nothing is created for
+	// it. Zero: DefaultMaxDevices; negative: no limit.
+	MaxDevices int
+	// DefaultAccess is the organisation's default access level for a
+	// device that no list or rule decides: store.AccessAllowed (the zero
+	// value), store.AccessQuarantined or store.AccessBlocked.
+	DefaultAccess string
+	// AdminRecipients get a message when a device is quarantined and the
+	// confirmation of wipes that an actor without an address requested.
+	AdminRecipients []string
+	// From is the sender of the system messages. Zero: "postmaster".
+	From string
 }
+
+// DefaultMaxDevices is Options.MaxDevices' default, Exchange Online's limit.
+const DefaultMaxDevices = 100
+
+// ErrDeviceLimit: the user has Options.MaxDevices partnerships already; the
+// device was not created (MS-ASCMD 2.2.2 MaximumDevicesReached 177).
+var ErrDeviceLimit = store.ErrDeviceLimit
 
 // Registry is the device registry. It is safe for concurrent use.
 type Registry struct {
-	st       *store.Store
-	log      *slog.Logger
-	interval time.Duration
-	now      func() time.Time
-	max      int
+	st         *store.Store
+	log        *slog.Logger
+	interval   time.Duration
+	now        func() time.Time
+	max        int
+	maxDevices int
+	defAccess  string
+	admins     []string
+	from       string
+
+	rulesMu     sync.Mutex
+	rules       []store.DeviceRule
+	rulesLoaded time.Time
 
 	mu    sync.Mutex
 	cache map[Key]*entry
@@ -123,6 +151,19 @@ func New(st *store.Store, opts Options) *Registry {
 	if r.max <= 0 {
 		r.max = 100000
 	}
+	r.maxDevices = opts.MaxDevices
+	if r.maxDevices == 0 {
+		r.maxDevices = DefaultMaxDevices
+	}
+	r.defAccess = opts.DefaultAccess
+	if r.defAccess == "" {
+		r.defAccess = store.AccessAllowed
+	}
+	r.admins = opts.AdminRecipients
+	r.from = opts.From
+	if r.from == "" {
+		r.from = "postmaster"
+	}
 	return r
 }
 
@@ -143,9 +184,12 @@ func (r *Registry) Touch(ctx context.Context, k Key, c Contact) (Device, error) 
 	}
 	r.mu.Unlock()
 	d, err := r.st.TouchDevice(ctx, store.DeviceContact{User: k.User, DeviceID: k.DeviceID, DeviceType: c.DeviceType,
-		UserAgent: c.UserAgent, ProtocolVersion: c.ProtocolVersion, At: t})
+		UserAgent: c.UserAgent, ProtocolVersion: c.ProtocolVersion, At: t, Max: r.maxDevices})
 	if err != nil {
 		return Device{}, fmt.Errorf("devices: %w", err)
+	}
+	if d, err = r.evaluate(ctx, d); err != nil {
+		return Device{}, err
 	}
 	r.put(k, d, t)
 	return d, nil
@@ -213,8 +257,15 @@ func (r *Registry) SetInfo(ctx context.Context, k Key, info Info) error {
 	if err := r.st.SetDeviceInfo(ctx, d.ID, info); err != nil {
 		return fmt.Errorf("devices: %w", err)
 	}
-	_, err = r.Get(ctx, k)
-	return err
+	if d, err = r.Get(ctx, k); err != nil {
+		return err
+	}
+	// The model and OS are known now: rules on them apply.
+	if d, err = r.evaluate(ctx, d); err != nil {
+		return err
+	}
+	r.put(k, d, r.now().UTC())
+	return nil
 }
 
 // lookup returns the cached partnership or reads it.

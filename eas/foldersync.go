@@ -209,7 +209,7 @@ func (h *Hierarchy) visibleFolders(ctx context.Context, r *Request) ([]store.Hie
 	if err != nil {
 		return nil, err
 	}
-	return h.clientQuirks(r).Visible(fs), nil
+	return quarantineView(r, h.clientQuirks(r).Visible(fs)), nil
 }
 
 func (h *Hierarchy) clientQuirks(r *Request) ClientQuirks {

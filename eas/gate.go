@@ -74,14 +74,58 @@ type gateRequest struct {
 // gateCheck returns a refusal (Status non-zero) or 0 to let the request go on.
 type gateCheck func(g *Gate, ctx context.Context, q *gateRequest) (Status, string, error)
 
-// gateChecks run in this order. Issue 6 inserts its checks before checkPolicyKey:
-//   - the 100-device cap (MaximumDevicesReached 177 on Provision and FolderSync; it must be
-//     decided before Touch creates the row, so it goes into Admit ahead of the Touch),
-//   - the access state: blocked (DeviceIsBlockedForThisUser 129, 403 before 14.0) and
-//     quarantined (only the Inbox),
-//   - a pending remote wipe (RemoteWipeRequested 140, 449 before 14.0, Provision exempt).
+// gateChecks run in this order, after Touch (which refuses a new device beyond the cap with
+// MaximumDevicesReached 177, HTTP 403 before 14.0, for every command, and creates nothing):
+//   - a pending remote wipe: RemoteWipeRequested 140 (HTTP 449 before 14.0) for every command
+//     but Provision, which sends the directive; it comes before the access state so that a
+//     blocked or quarantined device is wiped too,
+//   - the access state: blocked DeviceIsBlockedForThisUser 129 (HTTP 403 before 14.0) for
+//     everything; quarantined: only quarantineCommands, the rest AccessDenied 130,
+//   - the policy key.
 var gateChecks = []gateCheck{
+	(*Gate).checkWipe,
+	(*Gate).checkAccess,
 	(*Gate).checkPolicyKey,
+}
+
+// quarantineCommands are what a quarantined device may do: provision, see its Inbox
+// (FolderSync shows only the Inbox, Sync refuses other collections: collectionAllowed), wait
+// for mail and read its settings.
+var quarantineCommands = map[CommandCode]bool{
+	CmdProvision: true, CmdFolderSync: true, CmdSync: true, CmdPing: true, CmdSettings: true,
+	CmdGetItemEstimate: true,
+}
+
+// checkWipe answers RemoteWipeRequested while a wipe is pending (MS-ASCMD 2.2.2 140: "the
+// client must send a Provision command"), so that the device provisions and Provision sends
+// the directive. An account-only wipe cannot be sent before 16.1 (MS-ASPROV 2.2.2.1): rather
+// than a full wipe the device gets DeviceIsBlockedForThisUser until an admin cancels it or
+// removes the partnership.
+func (g *Gate) checkWipe(_ context.Context, q *gateRequest) (Status, string, error) {
+	if !q.dev.WipePending() {
+		return 0, "", nil
+	}
+	if q.dev.WipeAccountOnly && q.r.Version < Version161 {
+		return StatusDeviceIsBlockedForThisUser, "account-only wipe pending, protocol before 16.1", nil
+	}
+	if q.r.Cmd == CmdProvision {
+		return 0, "", nil
+	}
+	return StatusRemoteWipeRequested, "remote wipe pending", nil
+}
+
+// checkAccess applies the device's access state (devices.Decide and the package doc of
+// devices give how it is decided).
+func (g *Gate) checkAccess(_ context.Context, q *gateRequest) (Status, string, error) {
+	switch q.dev.AccessState {
+	case store.AccessBlocked:
+		return StatusDeviceIsBlockedForThisUser, "blocked: " + q.dev.AccessReason + " " + q.dev.AccessSetBy, nil
+	case store.AccessQuarantined:
+		if !quarantineCommands[q.r.Cmd] {
+			return StatusAccessDenied, "quarantined", nil
+		}
+	}
+	return 0, "", nil
 }
 
 // Admit implements DeviceGate.
@@ -89,10 +133,13 @@ func (g *Gate) Admit(ctx context.Context, r *Request) (Decision, error) {
 	q := &gateRequest{r: r, key: devices.Key{User: r.Account.ID, DeviceID: r.DeviceID}}
 	dev, err := g.reg.Touch(ctx, q.key, devices.Contact{DeviceType: r.DeviceType, UserAgent: r.UserAgent,
 		ProtocolVersion: r.Version.String()})
-	if err != nil {
+	if errors.Is(err, devices.ErrDeviceLimit) {
+		return Decision{Status: StatusMaximumDevicesReached, Reason: "device limit reached"}, nil
+	} else if err != nil {
 		return Decision{}, err
 	}
 	q.dev = dev
+	r.Access = dev.AccessState
 	for _, check := range gateChecks {
 		st, reason, err := check(g, ctx, q)
 		if err != nil {

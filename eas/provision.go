@@ -52,8 +52,10 @@ const (
 //     DeviceNotFullyProvisionable (139, HTTP 403 before 14.0) unless the policy has
 //     AllowNonProvisionableDevices; 1 and 2 are accepted.
 //   - An unknown PolicyType: Policy Status 3. No Policies: Provision Status 2.
-//   - RemoteWipe acknowledgements (MS-ASPROV 3.2.5.1.2.1) come with issue 6; until then one is
-//     a protocol error (2), as no wipe was ever sent.
+//   - While a remote wipe is pending, every Provision request gets the directive
+//     (RemoteWipe, or AccountOnlyRemoteWipe), and the device's acknowledgement records the
+//     wipe as confirmed (provisioner.wipe). An acknowledgement when no wipe was sent is a
+//     protocol error (2).
 func ProvisionCommand(reg *devices.Registry, policies PolicySource) Command {
 	p := &provisioner{reg: reg, policies: policies}
 	return Command{
@@ -76,7 +78,8 @@ type provisionRequest struct {
 	hasKey     bool
 	key        string
 	ackStatus  string
-	remoteWipe bool
+	remoteWipe bool   // a RemoteWipe or AccountOnlyRemoteWipe acknowledgement
+	wipeStatus string // its Status (MS-ASPROV 2.2.2.54.3)
 }
 
 func readProvision(dec *wbxml.Decoder) (provisionRequest, error) {
@@ -107,15 +110,42 @@ func readProvision(dec *wbxml.Decoder) (provisionRequest, error) {
 			if err := readPolicies(dec, tok.Content, &pr); err != nil {
 				return pr, err
 			}
-		case wbxml.ProvisionRemoteWipe:
+		case wbxml.ProvisionRemoteWipe, wbxml.ProvisionAccountOnlyRemoteWipe:
+			// MS-ASPROV 3.1.5.1.2.2, 3.1.5.1.2.3: <RemoteWipe><Status>1</Status></RemoteWipe>.
 			pr.remoteWipe = true
-			if err := dec.Skip(); err != nil {
-				return pr, err
+			if tok.Content {
+				if err := readWipeAck(dec, &pr); err != nil {
+					return pr, err
+				}
 			}
 		default:
 			if err := dec.Skip(); err != nil {
 				return pr, err
 			}
+		}
+	}
+}
+
+// readWipeAck reads the children of a RemoteWipe or AccountOnlyRemoteWipe acknowledgement.
+func readWipeAck(dec *wbxml.Decoder, pr *provisionRequest) error {
+	for {
+		tok, err := dec.Next()
+		if err != nil {
+			return err
+		}
+		switch {
+		case tok.Kind == wbxml.KindEnd:
+			return nil
+		case tok.Kind == wbxml.KindStart && tok.Tag == wbxml.ProvisionStatus:
+			if pr.wipeStatus, err = dec.String(); err != nil {
+				return err
+			}
+		case tok.Kind == wbxml.KindStart:
+			if err := dec.Skip(); err != nil {
+				return err
+			}
+		default:
+			return &wbxml.SyntaxError{Offset: tok.Offset, Msg: "text in RemoteWipe", Err: wbxml.ErrContent}
 		}
 	}
 }
@@ -195,8 +225,11 @@ func (p *provisioner) handle(ctx context.Context, r *Request, dec *wbxml.Decoder
 			return fmt.Errorf("provision: store device information: %w", err)
 		}
 	}
+	if done, err := p.wipe(ctx, r, key, pr, enc); done || err != nil {
+		return err
+	}
 	if !pr.policies {
-		return &StatusError{Status: ProvisionProtocolError, Err: fmt.Errorf("no Policies (remote wipe: %v)", pr.remoteWipe)}
+		return &StatusError{Status: ProvisionProtocolError, Err: errors.New("no Policies")}
 	}
 	rec, err := p.policies.UserPolicy(ctx, r.Account.ID)
 	if err != nil {
@@ -247,6 +280,56 @@ func (p *provisioner) handle(ctx context.Context, r *Request, dec *wbxml.Decoder
 	}
 	r.Log.Info("provision: acknowledged", "policy", rec.Name, "client_status", pr.ackStatus)
 	return p.answer(enc, r, pr, StatusSuccess, final, nil)
+}
+
+// wipe handles the remote wipe exchange (MS-ASPROV 3.2.5.1.2): while a wipe is pending, any
+// Provision request gets the directive (RemoteWipe, or AccountOnlyRemoteWipe at 16.1 for an
+// account-only wipe; the gate never lets an account-only wipe reach an older version), and
+// the device's acknowledgement confirms it (3.2.5.1.2.2: Status 1 when the client reports
+// success; Status 2 and the directive again when it reports failure). It reports whether it
+// wrote the response.
+func (p *provisioner) wipe(ctx context.Context, r *Request, key devices.Key, pr provisionRequest, enc *wbxml.Encoder) (bool, error) {
+	dev, err := p.reg.Get(ctx, key)
+	if err != nil {
+		return false, fmt.Errorf("provision: %w", err)
+	}
+	directive := wbxml.ProvisionRemoteWipe
+	if dev.WipeAccountOnly {
+		directive = wbxml.ProvisionAccountOnlyRemoteWipe
+	}
+	if pr.remoteWipe {
+		st, _ := strconv.Atoi(pr.wipeStatus)
+		if st != 1 && st != 2 {
+			return false, &StatusError{Status: ProvisionProtocolError, Err: fmt.Errorf("remote wipe status %q", pr.wipeStatus)}
+		}
+		if _, err := p.reg.WipeAcknowledged(ctx, key, st); errors.Is(err, devices.ErrWipeState) {
+			return false, &StatusError{Status: ProvisionProtocolError, Err: err}
+		} else if err != nil {
+			return false, fmt.Errorf("provision: %w", err)
+		}
+		r.Log.Info("provision: remote wipe acknowledged", "client_status", st, "account_only", dev.WipeAccountOnly)
+		enc.Start(wbxml.ProvisionProvision)
+		if st == 1 {
+			enc.Int(wbxml.ProvisionStatus, int64(StatusSuccess))
+		} else {
+			enc.Int(wbxml.ProvisionStatus, int64(ProvisionProtocolError))
+			enc.Empty(directive)
+		}
+		enc.End()
+		return true, nil
+	}
+	if !dev.WipePending() {
+		return false, nil
+	}
+	if _, err := p.reg.WipeSent(ctx, key); err != nil {
+		return false, fmt.Errorf("provision: %w", err)
+	}
+	r.Log.Info("provision: remote wipe sent", "account_only", dev.WipeAccountOnly)
+	enc.Start(wbxml.ProvisionProvision)
+	enc.Int(wbxml.ProvisionStatus, int64(StatusSuccess))
+	enc.Empty(directive)
+	enc.End()
+	return true, nil
 }
 
 // answer writes the response (MS-ASPROV 2.2.2.44): DeviceInformation's status when the request

@@ -63,6 +63,10 @@ type Request struct {
 	ContentType string       // request Content-Type
 	Body        []byte       // the whole request body; the handler's Decoder reads it
 	Log         *slog.Logger // carries cid, user, device_id, cmd
+	// Access is the device's access state as the gate found it (store.AccessAllowed,
+	// AccessQuarantined; "" without a gate): a quarantined device sees only its Inbox
+	// (collectionAllowed).
+	Access string
 
 	// Response may be changed by the handler: extra headers, or a body that is not WBXML
 	// (GetAttachment, ItemOperations multipart) which is sent instead of the Encoder's output.
