@@ -47,12 +47,16 @@ const (
 type bodyOptions struct {
 	Prefs       []BodyPreference // in request order; empty: plain text
 	MIMESupport int              // MIMENever, MIMESMIME, MIMEAlways
-	// MIMETruncation is the MIME size limit of MS-ASCMD 2.2.3.111 as bytes; 0: none.
+	// MIMETruncation is the MIME size limit of MS-ASCMD 2.2.3.111 as bytes; 0: none,
+	// truncateAll: no body text at all.
 	MIMETruncation int64
 }
 
+// truncateAll is a TruncationSize that sends no body text (MIMETruncation 0).
+const truncateAll = -1
+
 // mimeTruncation maps MS-ASCMD 2.2.3.111 MIMETruncation codes to byte limits (0: none).
-var mimeTruncation = [...]int64{0: 1, 1: 4096, 2: 5120, 3: 7168, 4: 10240, 5: 20480, 6: 51200, 7: 102400, 8: 0}
+var mimeTruncation = [...]int64{0: truncateAll, 1: 4096, 2: 5120, 3: 7168, 4: 10240, 5: 20480, 6: 51200, 7: 102400, 8: 0}
 
 // readBodyOption consumes tok's element when it is one of the body options (BodyPreference,
 // MIMESupport, MIMETruncation) and reports whether it was. tok must be the KindStart Next just

@@ -486,6 +486,32 @@ func appendEmail(enc *wbxml.Encoder, it store.Item, raw []byte, opts bodyOptions
 	return enc.Err()
 }
 
+// appendEmailChange writes the ApplicationData of a server Change of an email: the
+// properties that change on a message once delivered (MS-ASEMAIL 2.2.2.56 Read, 2.2.2.34
+// Flag, 2.2.2.10 Categories and 2.2.2.45 LastVerbExecuted from 14.0), not the whole item.
+func appendEmailChange(enc *wbxml.Encoder, it store.Item, v Version) error {
+	enc.Int(wbxml.EmailRead, boolInt(it.Seen))
+	appendFlag(enc, it)
+	if v >= Version140 {
+		if len(it.Categories) == 0 {
+			enc.Empty(wbxml.EmailCategories)
+		} else {
+			enc.Start(wbxml.EmailCategories)
+			for _, c := range it.Categories {
+				enc.String(wbxml.EmailCategory, c)
+			}
+			enc.End()
+		}
+		switch {
+		case it.Forwarded:
+			enc.Int(wbxml.Email2LastVerbExecuted, 3)
+		case it.Answered:
+			enc.Int(wbxml.Email2LastVerbExecuted, 1)
+		}
+	}
+	return enc.Err()
+}
+
 // appendBody writes AirSyncBase:Body (MS-ASAIRS 2.2.2.9) for pref.
 func appendBody(enc *wbxml.Encoder, it store.Item, raw []byte, pm parsedMail, pref BodyPreference, v Version) {
 	var data string
@@ -509,12 +535,12 @@ func appendBody(enc *wbxml.Encoder, it store.Item, raw []byte, pm parsedMail, pr
 	enc.Start(wbxml.AirSyncBaseBody)
 	enc.Int(wbxml.AirSyncBaseType, int64(pref.Type))
 	size := int64(len(data))
-	truncated := pref.TruncationSize > 0 && size > pref.TruncationSize
+	truncated := pref.TruncationSize > 0 && size > pref.TruncationSize || pref.TruncationSize == truncateAll && size > 0
 	// MS-ASAIRS 2.2.2.24 EstimatedDataSize: the size of the whole body.
 	enc.Int(wbxml.AirSyncBaseEstimatedDataSize, size)
 	if truncated {
 		// MS-ASAIRS 2.2.2.1 AllOrNone: a body over TruncationSize is not sent at all.
-		if !pref.AllOrNone {
+		if !pref.AllOrNone && pref.TruncationSize > 0 {
 			data = truncateUTF8(data, pref.TruncationSize)
 		} else {
 			data = ""

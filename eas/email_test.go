@@ -251,3 +251,24 @@ func TestSyncFetch(t *testing.T) {
 	assert.Equal(t, "8", fs[1].get(wbxml.AirSyncStatus))
 	assert.Nil(t, coll.child(wbxml.AirSyncCommands), "GetChanges 0")
 }
+
+// TestSyncMIME121: 12.x clients ask for MIME with MIMESupport and bound it with
+// MIMETruncation (MS-ASCMD 2.2.3.111): 0 sends no text, 8 all of it.
+func TestSyncMIME121(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		code      int
+		data      string
+		truncated bool
+	}{{0, "", true}, {8, htmlOnly, false}} {
+		data, _ := syncOne(t, eas.Version121, htmlOnly, func(enc *wbxml.Encoder) {
+			enc.Int(wbxml.AirSyncMIMESupport, 2)
+			enc.Int(wbxml.AirSyncMIMETruncation, int64(tc.code))
+		})
+		body := data.child(wbxml.AirSyncBaseBody)
+		assert.Equal(t, "4", body.get(wbxml.AirSyncBaseType), "code %d", tc.code)
+		assert.Equal(t, tc.data, body.get(wbxml.AirSyncBaseData), "code %d", tc.code)
+		assert.Equal(t, tc.truncated, body.has(wbxml.AirSyncBaseTruncated), "code %d", tc.code)
+		assert.Equal(t, strconv.Itoa(len(htmlOnly)), body.get(wbxml.AirSyncBaseEstimatedDataSize))
+	}
+}

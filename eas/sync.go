@@ -586,6 +586,8 @@ func (s *Syncer) run(ctx context.Context, r *Request, rd *round, remaining *int,
 		rd.state = saved
 	}
 
+	r.Log.Debug("sync collection", "collection", c.id, "replay", rd.replay, "client_commands", len(resp),
+		"server_commands", len(cmds), "more", more, "held", len(snap.Held))
 	enc.Start(wbxml.AirSyncCollection)
 	enc.String(wbxml.AirSyncSyncKey, key)
 	enc.String(wbxml.AirSyncCollectionId, c.id)
@@ -832,7 +834,8 @@ func (s *Syncer) pruneOwn(snap *snapshot) {
 	}
 }
 
-// writeCommands encodes the server's commands; Adds and Changes carry the whole item.
+// writeCommands encodes the server's commands: Adds carry the whole item, Changes the
+// properties that change (appendEmailChange).
 func (s *Syncer) writeCommands(ctx context.Context, r *Request, snap *snapshot, cmds []serverCmd, enc *wbxml.Encoder) error {
 	enc.Start(wbxml.AirSyncCommands)
 	for _, c := range cmds {
@@ -845,18 +848,23 @@ func (s *Syncer) writeCommands(ctx context.Context, r *Request, snap *snapshot, 
 			enc.Start(wbxml.AirSyncSoftDelete)
 			enc.String(wbxml.AirSyncServerId, itemServerID(c.id))
 			enc.End()
-		case srvAdd, srvChange:
+		case srvChange:
+			enc.Start(wbxml.AirSyncChange)
+			enc.String(wbxml.AirSyncServerId, itemServerID(c.id))
+			enc.Start(wbxml.AirSyncApplicationData)
+			if err := appendEmailChange(enc, c.item, r.Version); err != nil {
+				return err
+			}
+			enc.End()
+			enc.End()
+		case srvAdd:
 			raw, err := s.st.ItemBody(ctx, c.id)
 			if errors.Is(err, store.ErrNotFound) {
 				raw = nil // deleted since: its Delete comes next round
 			} else if err != nil {
 				return err
 			}
-			tag := wbxml.AirSyncAdd
-			if c.kind == srvChange {
-				tag = wbxml.AirSyncChange
-			}
-			enc.Start(tag)
+			enc.Start(wbxml.AirSyncAdd)
 			enc.String(wbxml.AirSyncServerId, itemServerID(c.id))
 			enc.Start(wbxml.AirSyncApplicationData)
 			if err := appendEmail(enc, c.item, raw, snap.Opts.Body, r.Version); err != nil {
