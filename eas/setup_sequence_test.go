@@ -155,7 +155,7 @@ type seqStep struct {
 	Save map[string]string `json:"save"`
 }
 
-func readJSON(t *testing.T, name string, v any) {
+func seqReadJSON(t *testing.T, name string, v any) {
 	t.Helper()
 	b, err := os.ReadFile(name)
 	require.NoError(t, err)
@@ -164,12 +164,12 @@ func readJSON(t *testing.T, name string, v any) {
 	require.NoError(t, dec.Decode(v), name)
 }
 
-var placeholder = regexp.MustCompile(`\{\{([A-Za-z0-9]+)\}\}`)
+var seqPlaceholder = regexp.MustCompile(`\{\{([A-Za-z0-9]+)\}\}`)
 
-// expand replaces {{name}} with the saved value; an unknown name fails the test.
-func expand(t *testing.T, s string, vars map[string]string) string {
+// seqExpand replaces {{name}} with the saved value; an unknown name fails the test.
+func seqExpand(t *testing.T, s string, vars map[string]string) string {
 	t.Helper()
-	return placeholder.ReplaceAllStringFunc(s, func(m string) string {
+	return seqPlaceholder.ReplaceAllStringFunc(s, func(m string) string {
 		name := m[2 : len(m)-2]
 		v, ok := vars[name]
 		require.True(t, ok, "no saved value %q yet", name)
@@ -177,8 +177,8 @@ func expand(t *testing.T, s string, vars map[string]string) string {
 	})
 }
 
-// localName is a tag's name without its code page ("Status" for Provision:Status).
-func localName(tag wbxml.Tag) string {
+// seqLocalName is a tag's name without its code page ("Status" for Provision:Status).
+func seqLocalName(tag wbxml.Tag) string {
 	s := tag.String()
 	if _, name, ok := strings.Cut(s, ":"); ok {
 		return name
@@ -186,11 +186,11 @@ func localName(tag wbxml.Tag) string {
 	return s
 }
 
-// lookup follows path ("Provision/Policies/Policy/Status", the first element is the root) and
+// seqLookup follows path ("Provision/Policies/Policy/Status", the first element is the root) and
 // returns the first element found, nil if there is none.
-func lookup(root *wnode, path string) *wnode {
+func seqLookup(root *wnode, path string) *wnode {
 	parts := strings.Split(path, "/")
-	if root == nil || localName(root.tag) != parts[0] {
+	if root == nil || seqLocalName(root.tag) != parts[0] {
 		return nil
 	}
 	var walk func(n *wnode, rest []string) *wnode
@@ -199,7 +199,7 @@ func lookup(root *wnode, path string) *wnode {
 			return n
 		}
 		for _, k := range n.kids {
-			if localName(k.tag) == rest[0] {
+			if seqLocalName(k.tag) == rest[0] {
 				if found := walk(k, rest[1:]); found != nil {
 					return found
 				}
@@ -210,10 +210,10 @@ func lookup(root *wnode, path string) *wnode {
 	return walk(root, parts[1:])
 }
 
-// textAt is the text at path, failing the test if there is no such element.
-func textAt(t *testing.T, root *wnode, path string) string {
+// seqTextAt is the text at path, failing the test if there is no such element.
+func seqTextAt(t *testing.T, root *wnode, path string) string {
 	t.Helper()
-	n := lookup(root, path)
+	n := seqLookup(root, path)
 	require.NotNil(t, n, "%s in the answer", path)
 	return n.text
 }
@@ -239,7 +239,7 @@ func TestSetupSequences(t *testing.T) {
 
 func (env *setupEnv) runSequence(t *testing.T, dir string) {
 	var fam seqFamily
-	readJSON(t, filepath.Join(dir, "family.json"), &fam)
+	seqReadJSON(t, filepath.Join(dir, "family.json"), &fam)
 	steps, err := filepath.Glob(filepath.Join(dir, "[0-9][0-9]-*.json"))
 	require.NoError(t, err)
 	require.NotEmpty(t, steps)
@@ -267,7 +267,7 @@ func (env *setupEnv) runSequence(t *testing.T, dir string) {
 // runStep sends one step and checks its answer; false means the sequence cannot go on.
 func (env *setupEnv) runStep(t *testing.T, base *easclient.Client, fam seqFamily, deviceID, name string, vars map[string]string) bool {
 	var step seqStep
-	readJSON(t, name+".json", &step)
+	seqReadJSON(t, name+".json", &step)
 	label := filepath.Base(name)
 	ok := t.Run(label, func(t *testing.T) {
 		ctx := t.Context()
@@ -339,7 +339,7 @@ func (env *setupEnv) runStep(t *testing.T, base *easclient.Client, fam seqFamily
 				require.NoError(t, err)
 			default:
 				if x, err := os.ReadFile(name + ".xml"); err == nil {
-					req.Body, err = wbxml.FromXML(nil, strings.NewReader(expand(t, string(x), vars)))
+					req.Body, err = wbxml.FromXML(nil, strings.NewReader(seqExpand(t, string(x), vars)))
 					require.NoError(t, err, "%s.xml", name)
 				}
 			}
@@ -364,24 +364,24 @@ func (env *setupEnv) runStep(t *testing.T, base *easclient.Client, fam seqFamily
 			require.Equal(t, eas.ContentTypeWBXML, resp.Header.Get("Content-Type"))
 			root := parseWBXML(t, resp.Body)
 			for path, wantText := range step.Expect.Values {
-				n := lookup(root, path)
+				n := seqLookup(root, path)
 				if !assert.NotNil(t, n, "%s in the answer", path) {
 					continue
 				}
 				if wantText == "*" {
 					assert.NotEmpty(t, n.text, path)
 				} else {
-					assert.Equal(t, expand(t, wantText, vars), n.text, "%s (%s)", path, step.Why)
+					assert.Equal(t, seqExpand(t, wantText, vars), n.text, "%s (%s)", path, step.Why)
 				}
 			}
 			for key, path := range step.Save {
-				n := lookup(root, path)
+				n := seqLookup(root, path)
 				require.NotNil(t, n, "%s to save as %s", path, key)
 				require.NotEmpty(t, n.text, "%s to save as %s", path, key)
 				vars[key] = n.text
 			}
 			if step.Expect.Folders {
-				checkDefaultFolders(t, root, vars)
+				seqCheckDefaultFolders(t, root, vars)
 			}
 		}
 		for _, d := range step.Expect.Differ {
@@ -417,16 +417,16 @@ func (env *setupEnv) runStep(t *testing.T, base *easclient.Client, fam seqFamily
 	return !step.Expect.Folders || vars["Inbox"] != ""
 }
 
-// defaultFolders are the folder types every mailbox has at the root and the names the
+// seqDefaultFolders are the folder types every mailbox has at the root and the names the
 // sequences use for their ServerIds (MS-ASCMD 2.2.3.186.3 Type: 2 Inbox, 3 Drafts, 4 Deleted
 // Items, 5 Sent Items, 6 Outbox). Quirk(Android): some versions reset the account unless
 // Drafts and Outbox exist.
-var defaultFolders = map[string]string{"2": "Inbox", "3": "Drafts", "4": "Deleted", "5": "Sent", "6": "Outbox"}
+var seqDefaultFolders = map[string]string{"2": "Inbox", "3": "Drafts", "4": "Deleted", "5": "Sent", "6": "Outbox"}
 
-// checkDefaultFolders checks an initial FolderSync answer (MS-ASCMD 2.2.1.5): Count equal to
+// seqCheckDefaultFolders checks an initial FolderSync answer (MS-ASCMD 2.2.1.5): Count equal to
 // the number of Adds, unique ServerIds, each parent either "0" (the root, MS-ASCMD
 // 2.2.3.123.2) or a folder of the list, each default folder exactly once and at the root.
-func checkDefaultFolders(t *testing.T, root *wnode, vars map[string]string) {
+func seqCheckDefaultFolders(t *testing.T, root *wnode, vars map[string]string) {
 	t.Helper()
 	changes := root.child(wbxml.FolderHierarchyChanges)
 	require.NotNil(t, changes, "Changes")
@@ -444,13 +444,13 @@ func checkDefaultFolders(t *testing.T, root *wnode, vars map[string]string) {
 		parent, typ := a.get(wbxml.FolderHierarchyParentId), a.get(wbxml.FolderHierarchyType)
 		assert.True(t, parent == "0" || ids[parent], "ParentId %q of %s", parent, a.get(wbxml.FolderHierarchyDisplayName))
 		assert.NotEmpty(t, a.get(wbxml.FolderHierarchyDisplayName))
-		if name, ok := defaultFolders[typ]; ok {
+		if name, ok := seqDefaultFolders[typ]; ok {
 			seen[name]++
 			assert.Equal(t, "0", parent, "%s at the root", name)
 			vars[name] = a.get(wbxml.FolderHierarchyServerId)
 		}
 	}
-	for _, name := range defaultFolders {
+	for _, name := range seqDefaultFolders {
 		assert.Equal(t, 1, seen[name], "one %s folder", name)
 	}
 }
@@ -544,9 +544,9 @@ func (r *corpusReplay) rewrite(t *testing.T, doc []byte) []byte {
 			case wbxml.AirSyncCollectionId, wbxml.GetItemEstimateCollectionId:
 				with = func(string) string { return r.inbox }
 			case wbxml.AirSyncSyncKey:
-				with = func(old string) string { return initialOr(old, r.syncKey) }
+				with = func(old string) string { return seqInitialOr(old, r.syncKey) }
 			case wbxml.FolderHierarchySyncKey:
-				with = func(old string) string { return initialOr(old, r.folder) }
+				with = func(old string) string { return seqInitialOr(old, r.folder) }
 			}
 			switch {
 			case with != nil && tok.Content:
@@ -573,7 +573,7 @@ func (r *corpusReplay) rewrite(t *testing.T, doc []byte) []byte {
 	return b
 }
 
-func initialOr(old, current string) string {
+func seqInitialOr(old, current string) string {
 	if old == "0" {
 		return old
 	}
@@ -592,7 +592,7 @@ func (r *corpusReplay) clean(t *testing.T, resp *easclient.Response) *wnode {
 	statuses := 0
 	var walk func(n *wnode)
 	walk = func(n *wnode) {
-		if localName(n.tag) == "Status" {
+		if seqLocalName(n.tag) == "Status" {
 			statuses++
 			assert.Equal(t, "1", n.text, "%s in %s", n.tag, root.tag)
 		}
@@ -604,7 +604,7 @@ func (r *corpusReplay) clean(t *testing.T, resp *easclient.Response) *wnode {
 	assert.Positive(t, statuses, "a Status in %s", root.tag)
 	switch root.tag {
 	case wbxml.ProvisionProvision:
-		if k := lookup(root, "Provision/Policies/Policy/PolicyKey"); k != nil {
+		if k := seqLookup(root, "Provision/Policies/Policy/PolicyKey"); k != nil {
 			n, err := strconv.ParseUint(k.text, 10, 32)
 			require.NoError(t, err)
 			assert.NotEqual(t, r.key, uint32(n), "a new key")
@@ -614,11 +614,11 @@ func (r *corpusReplay) clean(t *testing.T, resp *easclient.Response) *wnode {
 		r.folder = root.get(wbxml.FolderHierarchySyncKey)
 		vars := map[string]string{}
 		if root.has(wbxml.FolderHierarchyChanges) {
-			checkDefaultFolders(t, root, vars)
+			seqCheckDefaultFolders(t, root, vars)
 			r.inbox = vars["Inbox"]
 		}
 	case wbxml.AirSyncSync:
-		if k := lookup(root, "Sync/Collections/Collection/SyncKey"); k != nil {
+		if k := seqLookup(root, "Sync/Collections/Collection/SyncKey"); k != nil {
 			assert.NotEqual(t, r.syncKey, k.text, "a new sync key")
 			r.syncKey = k.text
 		}
@@ -653,17 +653,17 @@ func TestSetupSequenceCorpus(t *testing.T) {
 			r := &corpusReplay{env: env, dir: filepath.Join(eascorpus, "syncgw-traces", "nine-android-16.1"), username: "alice@example.com"}
 			r.options(t, "01-options")
 			init := r.clean(t, r.send(t, "02-provision-initial-with-deviceinfo", true))
-			assert.Equal(t, "1", textAt(t, init, "Provision/DeviceInformation/Status"))
+			assert.Equal(t, "1", seqTextAt(t, init, "Provision/DeviceInformation/Status"))
 			r.clean(t, r.send(t, "03-provision-ack", true))
 			r.clean(t, r.send(t, "04-settings-deviceinformation-set", true))
 			ui := r.clean(t, r.send(t, "05-settings-userinformation-get", true))
-			assert.Equal(t, "alice@example.com", textAt(t, ui, "Settings/UserInformation/Get/Accounts/Account/EmailAddresses/PrimarySmtpAddress"))
+			assert.Equal(t, "alice@example.com", seqTextAt(t, ui, "Settings/UserInformation/Get/Accounts/Account/EmailAddresses/PrimarySmtpAddress"))
 			r.clean(t, r.send(t, "06-settings-other", true))
 			r.clean(t, r.send(t, "07-foldersync-initial", true))
 			require.NotEmpty(t, r.inbox)
 			r.clean(t, r.send(t, "08-sync-initial-synckey0", true))
 			got := r.clean(t, r.send(t, "09-sync-getchanges-options", true))
-			assert.Equal(t, "Welcome to easd", textAt(t, got, "Sync/Collections/Collection/Commands/Add/ApplicationData/Subject"))
+			assert.Equal(t, "Welcome to easd", seqTextAt(t, got, "Sync/Collections/Collection/Commands/Add/ApplicationData/Subject"))
 
 			d, err := env.reg.Get(t.Context(), devices.Key{User: env.alice.ID, DeviceID: "Nine45069EA34A52"})
 			require.NoError(t, err)
@@ -694,7 +694,7 @@ func TestSetupSequenceCorpus(t *testing.T) {
 			require.NotEmpty(t, r.inbox)
 			r.clean(t, r.send(t, "37-sync-initial", true))
 			est := r.clean(t, r.send(t, "38-getitemestimate", true))
-			assert.Equal(t, "1", textAt(t, est, "GetItemEstimate/Response/Collection/Estimate"), "the delivered message")
+			assert.Equal(t, "1", seqTextAt(t, est, "GetItemEstimate/Response/Collection/Estimate"), "the delivered message")
 		})
 
 		t.Run("tbsync-live", func(t *testing.T) {
@@ -712,7 +712,7 @@ func TestSetupSequenceCorpus(t *testing.T) {
 		t.Run("pyactivesync-live", func(t *testing.T) {
 			r := &corpusReplay{env: env, dir: filepath.Join(eascorpus, "pyactivesync-live"), username: "alice"}
 			init := r.clean(t, r.send(t, "01-provision-initial-with-deviceinfo", true))
-			assert.Equal(t, "1", textAt(t, init, "Provision/DeviceInformation/Status"))
+			assert.Equal(t, "1", seqTextAt(t, init, "Provision/DeviceInformation/Status"))
 			r.clean(t, r.send(t, "02-provision-ack-policykey-in-query", true))
 			r.clean(t, r.send(t, "03-foldersync-initial", true))
 			require.NotEmpty(t, r.inbox)
