@@ -102,7 +102,7 @@ func (s *Syncer) estimate(ctx context.Context, r *Request, c estimateColl) (Stat
 	cursor, loadEnd := snap.Cursor, snap.LoadEnd
 	snap.Cursor, snap.LoadEnd = 0, 0
 	filterBefore := snap.Filter
-	cmds, _, err := s.collect(ctx, r.Account.Mailbox, f, snap, math.MaxInt32, s.now().Add(s.budget))
+	cmds, _, err := s.collect(ctx, r.Account.Mailbox, f, snap, math.MaxInt32, time.Now().Add(s.budget))
 	if err != nil {
 		return 0, estimateResult{err: err}
 	}

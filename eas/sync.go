@@ -77,7 +77,8 @@ type SyncOptions struct {
 	Store SyncStore
 	// Clock is the time source for filter windows; nil: time.Now.
 	Clock func() time.Time
-	// Budget bounds the time spent collecting changes for one response; zero:
+	// Budget bounds the time spent collecting changes for one response (wall-clock time,
+	// not Clock); a round always sends at least one command when it has any. Zero:
 	// DefaultSyncBudget.
 	Budget time.Duration
 }
@@ -307,7 +308,7 @@ func (s *Syncer) sync(ctx context.Context, r *Request, dec *wbxml.Decoder, enc *
 		}
 	}
 
-	deadline := s.now().Add(s.budget)
+	deadline := time.Now().Add(s.budget)
 	remaining := MaxWindowSize * len(rounds)
 	if req.windowSize > 0 {
 		remaining = req.windowSize
@@ -767,7 +768,7 @@ func (s *Syncer) collect(ctx context.Context, mb store.MailboxID, f store.Folder
 			newModSeq = max(newModSeq, changes[len(changes)-1].ModSeq)
 		}
 		for i, id := range ids {
-			if len(cmds) >= limit || s.now().After(deadline) {
+			if len(cmds) >= limit || len(cmds) > 0 && time.Now().After(deadline) {
 				// Everything up to the previous item is done; the rest comes next round.
 				if i > 0 {
 					snap.ModSeq = last[ids[i-1]]
@@ -798,7 +799,7 @@ func (s *Syncer) collect(ctx context.Context, mb store.MailboxID, f store.Folder
 
 	// The initial load.
 	for snap.loading() && len(cmds) < limit {
-		if s.now().After(deadline) {
+		if len(cmds) > 0 && time.Now().After(deadline) {
 			return cmds, true, nil
 		}
 		n := limit - len(cmds)

@@ -105,7 +105,7 @@ type syncEnv struct {
 	seq    int
 }
 
-func newSyncEnv(t testing.TB, st *store.Store) *syncEnv {
+func newSyncEnv(t testing.TB, st *store.Store, opts ...func(*eas.SyncOptions)) *syncEnv {
 	t.Helper()
 	ctx := context.Background()
 	u, err := st.CreateUser(ctx, store.NewUser{Address: "alice@example.com", DisplayName: "Alice", Password: "secret"})
@@ -119,7 +119,11 @@ func newSyncEnv(t testing.TB, st *store.Store) *syncEnv {
 		env = newBenchEnv(t, st)
 	}
 	se.env = env
-	syncer := eas.NewSync(eas.SyncOptions{Store: st, Clock: func() time.Time { return se.now }})
+	so := eas.SyncOptions{Store: st, Clock: func() time.Time { return se.now }}
+	for _, f := range opts {
+		f(&so)
+	}
+	syncer := eas.NewSync(so)
 	for _, c := range syncer.Commands() {
 		env.srv.Handle(c)
 	}

@@ -338,3 +338,36 @@ func TestSyncEmptyAndPartial(t *testing.T) {
 	require.Len(t, colls, 2)
 	assert.Len(t, commandIDs(colls[1], wbxml.AirSyncAdd), 1)
 }
+
+// TestSyncBudget: a round that runs out of time answers with what it has (at least one
+// command) and MoreAvailable; the device gets everything over several rounds.
+func TestSyncBudget(t *testing.T) {
+	st := openSyncStore(t)
+	se := newSyncEnv(t, st, func(o *eas.SyncOptions) { o.Budget = time.Nanosecond })
+	c := se.client()
+	inbox := folderIDString(se.inbox)
+	se.deliver(4)
+	key := se.sync(c, collReq{key: "0", id: inbox}).get(wbxml.AirSyncSyncKey)
+	got := 0
+	for round := 0; ; round++ {
+		require.Less(t, round, 10)
+		coll := se.sync(c, collReq{key: key, id: inbox, window: 100})
+		// The initial load reads a page per query and checks the time between pages.
+		n := len(commandIDs(coll, wbxml.AirSyncAdd))
+		assert.Positive(t, n, "at least one command per round when out of time")
+		got += n
+		key = coll.get(wbxml.AirSyncSyncKey)
+		if !coll.has(wbxml.AirSyncMoreAvailable) {
+			break
+		}
+	}
+	assert.Equal(t, 4, got)
+	// The change log checks the time per item.
+	se.deliver(2)
+	coll := se.sync(c, collReq{key: key, id: inbox, window: 100})
+	assert.Len(t, commandIDs(coll, wbxml.AirSyncAdd), 1)
+	assert.True(t, coll.has(wbxml.AirSyncMoreAvailable))
+	coll = se.sync(c, collReq{key: coll.get(wbxml.AirSyncSyncKey), id: inbox, window: 100})
+	assert.Len(t, commandIDs(coll, wbxml.AirSyncAdd), 1)
+	assert.False(t, coll.has(wbxml.AirSyncMoreAvailable))
+}
