@@ -1,38 +1,3 @@
-// Package devices is the registry of device partnerships: one row per
-// (user, DeviceId), created on the device's first request and touched on
-// every one after, with what the device said about itself
-// (DeviceInformation), its policy key state and, from issue 6 on, its
-// access state and wipe state. The EAS device gate (eas.Gate) asks the
-// registry once per request; the admin API and the CLI list, show and
-// remove devices through it.
-//
-// # Writes
-//
-// Touch runs on every request, so it coalesces: a device's row is written
-// on first contact, when its DeviceType, User-Agent or protocol version
-// changes, and otherwise at most once per Options.TouchInterval (default a
-// minute); last_seen is therefore up to that interval stale. A Ping storm
-// is not a write storm. The first write is an INSERT ... ON CONFLICT, so
-// concurrent first contacts of one device create one row.
-//
-// # Cache and several nodes
-//
-// The registry keeps the devices it touched in memory. Everything that
-// changes a partnership through this Registry updates the cache; a change
-// made by another node (or another Registry) is seen when the entry is
-// next written (within TouchInterval), and the policy-key check re-reads
-// the row before refusing a key the cache does not know, so a device that
-// provisioned on another node is never refused for it. A partnership
-// removed on another node keeps working here until the next write of its
-// cache entry at the latest.
-//
-// # Policy keys
-//
-// MS-ASPROV 3.2.5.1: an initial Provision gets a temporary key
-// (BeginProvision stores it as pending), the acknowledgement that
-// presents it gets the final key (Acknowledge). Keys are random non-zero
-// uint32 values; the final key stays valid while a new handshake is under
-// way, so a device that re-provisions keeps working if it never finishes.
 package devices
 
 import (

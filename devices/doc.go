@@ -1,0 +1,93 @@
+// Package devices is the registry of device partnerships: one row per
+// (user, DeviceId), created on the device's first request and touched on
+// every one after, with what the device said about itself
+// (DeviceInformation), its policy key state and, from issue 6 on, its
+// access state and wipe state. The EAS device gate (eas.Gate) asks the
+// registry once per request; the admin API and the CLI list, show and
+// remove devices through it.
+//
+// # Writes
+//
+// Touch runs on every request, so it coalesces: a device's row is written
+// on first contact, when its DeviceType, User-Agent or protocol version
+// changes, and otherwise at most once per Options.TouchInterval (default a
+// minute); last_seen is therefore up to that interval stale. A Ping storm
+// is not a write storm. The first write is an INSERT ... ON CONFLICT, so
+// concurrent first contacts of one device create one row.
+//
+// # Cache and several nodes
+//
+// The registry keeps the devices it touched in memory. Everything that
+// changes a partnership through this Registry updates the cache; a change
+// made by another node (or another Registry) is seen when the entry is
+// next written (within TouchInterval), and the policy-key check re-reads
+// the row before refusing a key the cache does not know, so a device that
+// provisioned on another node is never refused for it. A partnership
+// removed on another node keeps working here until the next write of its
+// cache entry at the latest.
+//
+// # Policy keys
+//
+// MS-ASPROV 3.2.5.1: an initial Provision gets a temporary key
+// (BeginProvision stores it as pending), the acknowledgement that
+// presents it gets the final key (Acknowledge). Keys are random non-zero
+// uint32 values; the final key stays valid while a new handshake is under
+// way, so a device that re-provisions keeps working if it never finishes.
+//
+// # The device cap
+//
+// A mailbox has at most Options.MaxDevices partnerships (default 100, as
+// Exchange Online). Touch refuses a new device beyond it with
+// ErrDeviceLimit and creates nothing; the gate answers MaximumDevicesReached
+// (177; HTTP 403 before 14.0) to every command of that device. Known
+// devices keep working. The count and the insert run in one transaction
+// under the user's lock (store.TouchDevice), so concurrent first contacts
+// cannot overshoot. Wiped partnerships count until an admin removes them:
+// a wiped phone that comes back under a new DeviceId needs a free slot.
+//
+// # Access state
+//
+// Every partnership is Allowed, Blocked or Quarantined, stored with the
+// reason, who decided and when. The decision, first that applies:
+//
+//  1. an individual decision of an administrator (SetAccess: allow, block,
+//     quarantine; approving a quarantined device is allowing it), kept
+//     until ClearAccess; a wiped partnership is blocked (reason "wipe")
+//     until removed;
+//  2. the user's allow or block list of DeviceIds (SetUserList);
+//  3. the most specific device access rule (AddRule): a rule matches the
+//     DeviceType, the model, the OS or the User-Agent, exactly or as a
+//     prefix, case-insensitively; an exact match beats a prefix, a longer
+//     prefix a shorter one, and between equally specific rules the stricter
+//     action wins (block, quarantine, allow), then the older rule;
+//  4. the organisation default (Options.DefaultAccess, allowed by default).
+//
+// Lists, rules and the default are applied when the registry writes a
+// device's row (first contact, then at most once per TouchInterval, and
+// when DeviceInformation arrives, which is when rules on the model and OS
+// can first match). A rule change drops this node's cache, so the next
+// request of every device re-evaluates here; other nodes follow within a
+// TouchInterval.
+//
+// Blocked devices get DeviceIsBlockedForThisUser (129; HTTP 403 before
+// 14.0) for everything. Quarantined devices may Provision, FolderSync,
+// Sync, GetItemEstimate, Ping and use Settings, and see only their Inbox;
+// everything else gets AccessDenied (130). Entering quarantine (each
+// transition, once) delivers a message into the user's Inbox explaining
+// the wait, and one to each Options.AdminRecipients. Deliberate difference
+// from Exchange: Exchange also lets a quarantined device send mail to
+// itself; easd does not.
+//
+// # Remote wipe
+//
+// RequestWipe (full, or account-only: MS-ASPROV AccountOnlyRemoteWipe,
+// 16.1) → the device's next request gets RemoteWipeRequested (140; HTTP 449
+// before 14.0) → Provision sends the directive (WipeSent; the wipe can no
+// longer be cancelled) → the device acknowledges (WipeAcknowledged, with
+// its status and time): the partnership is blocked until removed and the
+// user and the requester get a confirmation (the requester is the address
+// in the actor, "admin:bob@example.com", else Options.AdminRecipients).
+// CancelWipe works until the directive was sent. Each step is in the audit
+// log. An account-only wipe is never turned into a full wipe: a device on
+// a protocol before 16.1 is blocked while the request stands.
+package devices
