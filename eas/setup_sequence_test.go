@@ -425,7 +425,7 @@ var seqDefaultFolders = map[string]string{"2": "Inbox", "3": "Drafts", "4": "Del
 
 // seqCheckDefaultFolders checks an initial FolderSync answer (MS-ASCMD 2.2.1.5): Count equal to
 // the number of Adds, unique ServerIds, each parent either "0" (the root, MS-ASCMD
-// 2.2.3.123.2) or a folder of the list, each default folder exactly once and at the root.
+// 2.2.3.129.2 ParentId) or a folder of the list, each default folder exactly once and at the root.
 func seqCheckDefaultFolders(t *testing.T, root *wnode, vars map[string]string) {
 	t.Helper()
 	changes := root.child(wbxml.FolderHierarchyChanges)
