@@ -54,11 +54,7 @@ func easdBinary(t *testing.T) string {
 
 func testCommon(t *testing.T, out *bytes.Buffer) common {
 	t.Helper()
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("report:\n%s", out)
-		}
-	})
+	t.Cleanup(func() { t.Logf("report:\n%s", out) })
 	return common{Easd: easdBinary(t), Out: out}
 }
 

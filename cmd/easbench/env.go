@@ -245,3 +245,40 @@ func rssKB(pid int) (int64, error) {
 	}
 	return 0, errors.New("no VmRSS")
 }
+
+// goMem is what a process's /metrics (internal/httpd registers the Go and process
+// collectors) says about its memory: a cross-check of VmRSS that does not count heap the Go
+// runtime has freed but not yet returned to the OS.
+type goMem struct {
+	HeapInuse, StackInuse, Goroutines float64
+}
+
+// scrapeGoMem reads goMem from url's /metrics.
+func scrapeGoMem(ctx context.Context, hc *http.Client, url string) (goMem, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/metrics", nil)
+	if err != nil {
+		return goMem{}, err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return goMem{}, err
+	}
+	defer resp.Body.Close()
+	var m goMem
+	want := map[string]*float64{
+		"go_memstats_heap_inuse_bytes":  &m.HeapInuse,
+		"go_memstats_stack_inuse_bytes": &m.StackInuse,
+		"go_goroutines":                 &m.Goroutines,
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		name, val, ok := strings.Cut(sc.Text(), " ")
+		if p := want[name]; ok && p != nil {
+			if *p, err = strconv.ParseFloat(strings.TrimSpace(val), 64); err != nil {
+				return m, fmt.Errorf("metric %s: %w", name, err)
+			}
+		}
+	}
+	return m, sc.Err()
+}

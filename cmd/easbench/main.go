@@ -12,7 +12,8 @@
 //	                             many requests to the bare handler; prints the rate ratio
 //	easbench [flags] initial     one device loads a large Inbox; prints the total server
 //	                             time (the sum of the Sync request latencies)
-//	easbench [flags] ping        parks P Pings, reads easd's RSS (VmRSS) before and after,
+//	easbench [flags] ping        parks P Pings, reads easd's VmRSS (and, as a cross-check, the
+//	                             Go heap and stacks in use from its /metrics) before and after,
 //	                             delivers one message per user (DevicesPerUser devices each)
 //	                             and measures wake latency, lost and duplicated answers; then
 //	                             parks P requests on a bare long-poll handler in a separate
@@ -37,6 +38,8 @@
 //	-wake-timeout D     ping: answers must arrive within this after the last delivery (1m)
 //	-grace D            ping: how long the second Ping of every woken device must stay
 //	                    unanswered (default 3s)
+//	-settle D           ping: wait before each memory reading (default 10s)
+//	-skip-bare          ping: do not measure the bare long poll
 //
 // Every loop is bounded in count and by -timeout; all traffic stays on loopback addresses.
 // Connections of the ping scenario come from 127.0.0.2 to 127.0.0.9 (one source address has
@@ -98,6 +101,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		wakeTO    = fs.Duration("wake-timeout", time.Minute, "ping: time after the last delivery within which every Ping must be answered")
 		grace     = fs.Duration("grace", 3*time.Second, "ping: time the second Ping of a woken device must stay unanswered")
 		skipBare  = fs.Bool("skip-bare", false, "ping: do not measure the bare long poll")
+		settle    = fs.Duration("settle", 10*time.Second, "ping: wait before each memory reading")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -136,7 +140,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	case "ping":
 		_, err := runPing(ctx, c, PingConfig{Pings: *pings, DevicesPerUser: def(*perUser, 100), Heartbeat: *heartbeat,
-			SetupWorkers: 8, Dialers: 64, Settle: 3 * time.Second, DeliverGap: *gap, WakeTimeout: *wakeTO,
+			SetupWorkers: 8, Dialers: 64, Settle: *settle, DeliverGap: *gap, WakeTimeout: *wakeTO,
 			Grace: *grace, SkipBare: *skipBare})
 		return err
 	}
