@@ -41,6 +41,7 @@ type setupEnv struct {
 	st    *store.Store
 	reg   *devices.Registry
 	alice store.User
+	bob   store.User
 	https *httptest.Server
 }
 
@@ -49,7 +50,7 @@ func newSetupEnv(t *testing.T, st *store.Store) *setupEnv {
 	ctx := t.Context()
 	alice, err := st.CreateUser(ctx, store.NewUser{Address: "alice@example.com", DisplayName: "Alice Liddell", Password: "secret"})
 	require.NoError(t, err)
-	_, err = st.CreateUser(ctx, store.NewUser{Address: "bob@example.com", Password: "secret"})
+	bob, err := st.CreateUser(ctx, store.NewUser{Address: "bob@example.com", Password: "secret"})
 	require.NoError(t, err)
 	secrets, err := store.NewSecretBox([]byte("0123456789abcdef0123456789abcdef"))
 	require.NoError(t, err)
@@ -76,7 +77,7 @@ func newSetupEnv(t *testing.T, st *store.Store) *setupEnv {
 	srv.Register(h.Echo)
 	https := httptest.NewTLSServer(h.Echo)
 	t.Cleanup(https.Close)
-	return &setupEnv{st: st, reg: reg, alice: alice, https: https}
+	return &setupEnv{st: st, reg: reg, alice: alice, bob: bob, https: https}
 }
 
 // deliver puts one message with the subject, dated now (inside any filter window), into
@@ -229,15 +230,36 @@ func TestSetupSequences(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
 		env := newSetupEnv(t, st)
 		env.deliver(t, "Welcome to easd")
+		want := map[string]string{} // DeviceId as recorded -> DeviceType
 		for _, fam := range families {
 			t.Run(fam.Name(), func(t *testing.T) {
-				env.runSequence(t, filepath.Join(sequenceDir, fam.Name()))
+				id, typ := env.runSequence(t, filepath.Join(sequenceDir, fam.Name()))
+				want[id] = typ
 			})
 		}
+
+		// Every device that talked is recorded once, under the account that logged in; the
+		// refused requests (wrong password, bob's name in User) recorded nothing.
+		ctx := t.Context()
+		got, err := env.reg.List(ctx, store.DeviceFilter{User: env.alice.ID})
+		require.NoError(t, err)
+		recorded := map[string]string{}
+		for _, d := range got {
+			recorded[d.DeviceID] = d.DeviceType
+			assert.False(t, d.FirstSeen.IsZero(), "%s first seen", d.DeviceID)
+			assert.False(t, d.LastSeen.Before(d.FirstSeen), "%s last seen", d.DeviceID)
+			assert.Equal(t, store.AccessAllowed, d.AccessState, "%s allowed by default", d.DeviceID)
+		}
+		assert.Equal(t, want, recorded)
+		none, err := env.reg.List(ctx, store.DeviceFilter{User: env.bob.ID})
+		require.NoError(t, err)
+		assert.Empty(t, none, "no partnership for bob")
 	})
 }
 
-func (env *setupEnv) runSequence(t *testing.T, dir string) {
+// runSequence runs one family's steps in order and returns the DeviceId the server records for
+// it and its DeviceType.
+func (env *setupEnv) runSequence(t *testing.T, dir string) (deviceID, deviceType string) {
 	var fam seqFamily
 	seqReadJSON(t, filepath.Join(dir, "family.json"), &fam)
 	steps, err := filepath.Glob(filepath.Join(dir, "[0-9][0-9]-*.json"))
@@ -248,7 +270,7 @@ func (env *setupEnv) runSequence(t *testing.T, dir string) {
 	c := &easclient.Client{HTTP: env.https.Client(), URL: env.https.URL, Username: fam.Username, Password: "secret",
 		User: fam.User, DeviceID: fam.DeviceID, DeviceType: fam.DeviceType, UserAgent: fam.UserAgent,
 		Base64: fam.Query == "base64"}
-	deviceID := fam.DeviceID
+	deviceID = fam.DeviceID
 	if fam.DeviceIDHex != "" {
 		c.DeviceIDBytes, err = hex.DecodeString(fam.DeviceIDHex)
 		require.NoError(t, err)
@@ -259,9 +281,10 @@ func (env *setupEnv) runSequence(t *testing.T, dir string) {
 		// Each step runs to its end even if an earlier one failed, unless a value it needs
 		// was never saved: then the sequence cannot go on.
 		if !env.runStep(t, c, fam, deviceID, strings.TrimSuffix(name, ".json"), vars) {
-			return
+			break
 		}
 	}
+	return deviceID, fam.DeviceType
 }
 
 // runStep sends one step and checks its answer; false means the sequence cannot go on.
