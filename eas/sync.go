@@ -61,6 +61,7 @@ type SyncStore interface {
 	ItemIDsReceivedBefore(ctx context.Context, folder store.FolderID, t time.Time) ([]store.ItemID, error)
 	Item(ctx context.Context, id store.ItemID) (store.Item, error)
 	ItemBody(ctx context.Context, id store.ItemID) ([]byte, error)
+	ItemBodies(ctx context.Context, ids []store.ItemID) (map[store.ItemID][]byte, error)
 	SetFlags(ctx context.Context, id store.ItemID, f store.FlagsUpdate) (store.Item, error)
 	MoveItem(ctx context.Context, id store.ItemID, to store.FolderID) (store.Item, error)
 	DeleteItem(ctx context.Context, id store.ItemID) error
@@ -838,6 +839,16 @@ func (s *Syncer) pruneOwn(snap *snapshot) {
 // writeCommands encodes the server's commands: Adds carry the whole item, Changes the
 // properties that change (appendEmailChange).
 func (s *Syncer) writeCommands(ctx context.Context, r *Request, snap *snapshot, cmds []serverCmd, enc *wbxml.Encoder) error {
+	var adds []store.ItemID
+	for _, c := range cmds {
+		if c.kind == srvAdd {
+			adds = append(adds, c.id)
+		}
+	}
+	bodies, err := s.st.ItemBodies(ctx, adds)
+	if err != nil {
+		return err
+	}
 	enc.Start(wbxml.AirSyncCommands)
 	for _, c := range cmds {
 		switch c.kind {
@@ -859,12 +870,7 @@ func (s *Syncer) writeCommands(ctx context.Context, r *Request, snap *snapshot, 
 			enc.End()
 			enc.End()
 		case srvAdd:
-			raw, err := s.st.ItemBody(ctx, c.id)
-			if errors.Is(err, store.ErrNotFound) {
-				raw = nil // deleted since: its Delete comes next round
-			} else if err != nil {
-				return err
-			}
+			raw := bodies[c.id] // nil if deleted since: its Delete comes next round
 			enc.Start(wbxml.AirSyncAdd)
 			enc.String(wbxml.AirSyncServerId, itemServerID(c.id))
 			enc.Start(wbxml.AirSyncApplicationData)

@@ -110,6 +110,13 @@ func TestSyncItemReads(t *testing.T) {
 		_, err = s.ItemsWindow(ctx, inbox.ID, 0, 10, since, 0)
 		require.ErrorIs(t, err, store.ErrInvalidArgument)
 
+		bodies, err := s.ItemBodies(ctx, []store.ItemID{items[0].ID, items[1].ID, items[2].ID})
+		require.NoError(t, err)
+		require.Len(t, bodies, 2, "the deleted item has no body")
+		want, err := s.ItemBody(ctx, items[2].ID)
+		require.NoError(t, err)
+		assert.Equal(t, want, bodies[items[2].ID])
+
 		old, err := s.ItemIDsReceivedBefore(ctx, inbox.ID, since)
 		require.NoError(t, err)
 		assert.Equal(t, []store.ItemID{items[0].ID, items[2].ID}, old)
