@@ -29,12 +29,13 @@ const benchPassword = "easbench-password"
 // server is an `easd serve` child process on a temporary data directory, and a second store
 // connection to its database for setting up users and delivering mail.
 type server struct {
-	cmd  *exec.Cmd
-	URL  string
-	Data string
-	St   *store.Store
-	log  *bytes.Buffer
-	done chan error
+	cmd    *exec.Cmd
+	URL    string
+	Data   string
+	St     *store.Store
+	log    *lockedWriter
+	done   chan error
+	exited atomic.Bool // Wait returned
 }
 
 // buildEasd builds cmd/easd into dir with the go command and returns the binary's path.
@@ -48,18 +49,9 @@ func buildEasd(ctx context.Context, dir string) (string, error) {
 	return bin, nil
 }
 
-// freeAddr returns a loopback address with a port that was free a moment ago.
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	addr := ln.Addr().String()
-	return addr, ln.Close()
-}
-
-// startServer opens the store in data (migrating it), then starts bin serve on it and waits
-// until /healthz answers.
+// startServer opens the store in data (migrating it), then starts bin serve on it on a port
+// the kernel picks, reads the address from its "easd serving" log line and waits until
+// /healthz answers.
 func startServer(ctx context.Context, bin, data string) (*server, error) {
 	st, err := store.Open(ctx, "sqlite://"+filepath.Join(data, "easd.db"), store.Options{})
 	if err != nil {
@@ -69,27 +61,52 @@ func startServer(ctx context.Context, bin, data string) (*server, error) {
 		st.Close()
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
-	addr, err := freeAddr()
-	if err != nil {
-		st.Close()
-		return nil, err
-	}
-	s := &server{URL: "https://" + addr, Data: data, St: st, log: new(bytes.Buffer), done: make(chan error, 1)}
+	s := &server{Data: data, St: st, log: &lockedWriter{w: new(bytes.Buffer)}, done: make(chan error, 1)}
 	// Not CommandContext: stop ends it with SIGTERM so that it shuts down cleanly.
-	s.cmd = exec.Command(bin, "serve", "--data", data, "--http", addr, "--log-level", "warn")
+	s.cmd = exec.Command(bin, "serve", "--data", data, "--http", "127.0.0.1:0", "--log-level", "info")
 	s.cmd.Env = append(os.Environ(), "EASD_ADMIN_PASSWORD="+benchPassword)
-	s.cmd.Stdout = &lockedWriter{w: s.log}
-	s.cmd.Stderr = s.cmd.Stdout
+	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {
 		st.Close()
 		return nil, fmt.Errorf("start easd: %w", err)
 	}
-	go func() { s.done <- s.cmd.Wait() }()
-	if err := waitHealthy(ctx, s.URL, s.done); err != nil {
+	go func() {
+		err := s.cmd.Wait()
+		s.exited.Store(true)
+		s.done <- err
+	}()
+	err = s.waitURL(ctx)
+	if err == nil {
+		err = waitHealthy(ctx, s.URL, s.done)
+	}
+	if err != nil {
 		s.stop()
 		return nil, fmt.Errorf("%w; easd output:\n%s", err, s.output())
 	}
 	return s, nil
+}
+
+// waitURL waits up to a minute for the "easd serving" log line and takes the URL from it.
+func (s *server) waitURL(ctx context.Context) error {
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		out := s.output()
+		if i := strings.Index(out, "https=https://"); i >= 0 {
+			if f := strings.Fields(out[i+len("https="):]); len(f) > 0 {
+				s.URL = f[0]
+				return nil
+			}
+		}
+		if s.exited.Load() {
+			return errors.New("easd exited at start")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return errors.New("easd did not log its address within a minute")
 }
 
 // waitHealthy polls GET /healthz for up to a minute.
@@ -119,10 +136,9 @@ func waitHealthy(ctx context.Context, url string, exited <-chan error) error {
 func (s *server) pid() int { return s.cmd.Process.Pid }
 
 func (s *server) output() string {
-	lw := s.cmd.Stdout.(*lockedWriter)
-	lw.mu.Lock()
-	defer lw.mu.Unlock()
-	return s.log.String()
+	s.log.mu.Lock()
+	defer s.log.mu.Unlock()
+	return s.log.w.(*bytes.Buffer).String()
 }
 
 // stop sends SIGTERM, waits up to 40 s (easd's shutdown grace is 30 s), then kills.
@@ -130,8 +146,13 @@ func (s *server) stop() error {
 	if s.St != nil {
 		s.St.Close()
 	}
-	if s.cmd.ProcessState != nil {
-		return nil
+	if s.exited.Load() {
+		select {
+		case err := <-s.done:
+			return err
+		default:
+			return nil
+		}
 	}
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	select {

@@ -32,8 +32,12 @@ func withServer(ctx context.Context, c common, fn func(s *server) error) error {
 		return err
 	}
 	err = fn(s)
+	exited := s.exited.Load()
 	if serr := s.stop(); serr != nil && err == nil {
-		err = fmt.Errorf("stop easd: %w; output:\n%s", serr, s.output())
+		err = fmt.Errorf("stop easd: %w", serr)
+	}
+	if err != nil || exited {
+		err = fmt.Errorf("%w\neasd output (exited early: %v):\n%s", err, exited, s.output())
 	}
 	return err
 }
