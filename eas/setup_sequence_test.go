@@ -224,6 +224,7 @@ func seqTextAt(t *testing.T, root *wnode, path string) string {
 // status, EAS statuses and important fields, the policy key flow, the folder list, the
 // device's record, the sync keys, and the refusals each protocol version must get.
 func TestSetupSequences(t *testing.T) {
+	t.Parallel()
 	families, err := os.ReadDir(sequenceDir)
 	require.NoError(t, err)
 	require.GreaterOrEqual(t, len(families), 3, "client families under %s", sequenceDir)
@@ -666,6 +667,7 @@ func (r *corpusReplay) options(t *testing.T, name string) {
 // Status 1. TestCorpusProvision and TestFolderSyncSettingsCorpus replay single requests;
 // this one checks that the steps chain.
 func TestSetupSequenceCorpus(t *testing.T) {
+	t.Parallel()
 	requireCorpus(t)
 	eascorpus := filepath.Join(corpusDir, "eas")
 	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
