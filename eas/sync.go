@@ -594,16 +594,17 @@ func (s *Syncer) run(ctx context.Context, r *Request, rd *round, remaining *int,
 	enc.String(wbxml.AirSyncSyncKey, key)
 	enc.String(wbxml.AirSyncCollectionId, c.id)
 	enc.Int(wbxml.AirSyncStatus, int64(StatusSuccess))
-	if len(resp) > 0 {
-		if err := s.writeResponses(ctx, r, rd, resp, enc); err != nil {
-			return err
-		}
-	}
+	// MS-ASCMD 2.2.3.29.2: in a response, Status, MoreAvailable, Commands, Responses.
 	if more {
 		enc.Empty(wbxml.AirSyncMoreAvailable)
 	}
 	if len(cmds) > 0 {
 		if err := s.writeCommands(ctx, r, snap, cmds, enc); err != nil {
+			return err
+		}
+	}
+	if len(resp) > 0 {
+		if err := s.writeResponses(ctx, r, rd, resp, enc); err != nil {
 			return err
 		}
 	}

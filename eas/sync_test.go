@@ -371,3 +371,25 @@ func TestSyncBudget(t *testing.T) {
 	assert.Len(t, commandIDs(coll, wbxml.AirSyncAdd), 1)
 	assert.False(t, coll.has(wbxml.AirSyncMoreAvailable))
 }
+
+// TestSyncResponseOrder: MS-ASCMD 2.2.3.29.2 orders a response Collection SyncKey,
+// CollectionId, Status, MoreAvailable, Commands, Responses.
+func TestSyncResponseOrder(t *testing.T) {
+	st := openSyncStore(t)
+	se := newSyncEnv(t, st)
+	c := se.client()
+	inbox := folderIDString(se.inbox)
+	key := se.sync(c, collReq{key: "0", id: inbox}).get(wbxml.AirSyncSyncKey)
+	se.deliver(3)
+	coll := se.sync(c, collReq{key: key, id: inbox, window: 2, commands: func(enc *wbxml.Encoder) {
+		enc.Start(wbxml.AirSyncFetch)
+		enc.String(wbxml.AirSyncServerId, "1")
+		enc.End()
+	}})
+	var order []wbxml.Tag
+	for _, k := range coll.kids {
+		order = append(order, k.tag)
+	}
+	assert.Equal(t, []wbxml.Tag{wbxml.AirSyncSyncKey, wbxml.AirSyncCollectionId, wbxml.AirSyncStatus,
+		wbxml.AirSyncMoreAvailable, wbxml.AirSyncCommands, wbxml.AirSyncResponses}, order)
+}
