@@ -393,3 +393,21 @@ func TestSyncResponseOrder(t *testing.T) {
 	assert.Equal(t, []wbxml.Tag{wbxml.AirSyncSyncKey, wbxml.AirSyncCollectionId, wbxml.AirSyncStatus,
 		wbxml.AirSyncMoreAvailable, wbxml.AirSyncCommands, wbxml.AirSyncResponses}, order)
 }
+
+// TestSyncProtocolErrors: option values out of range are a protocol error (4) for the whole
+// request.
+func TestSyncProtocolErrors(t *testing.T) {
+	st := openSyncStore(t)
+	se := newSyncEnv(t, st)
+	c := se.client()
+	inbox := folderIDString(se.inbox)
+	for name, opts := range map[string]func(enc *wbxml.Encoder){
+		"body type":   func(enc *wbxml.Encoder) { bodyPref(enc, 9, 0, false, 0) },
+		"preview":     func(enc *wbxml.Encoder) { bodyPref(enc, 1, 0, false, 300) },
+		"filter type": func(enc *wbxml.Encoder) { enc.Int(wbxml.AirSyncFilterType, 9) },
+		"mime":        func(enc *wbxml.Encoder) { enc.Int(wbxml.AirSyncMIMESupport, 3) },
+	} {
+		resp := se.do(c, syncBody(t, []collReq{{key: "0", id: inbox, options: opts}}, nil))
+		assert.Equal(t, "4", parseWBXML(t, resp.Body).get(wbxml.AirSyncStatus), name)
+	}
+}
