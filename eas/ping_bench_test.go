@@ -1,0 +1,130 @@
+package eas_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/easd/easd/eas"
+	"github.com/easd/easd/store"
+	"github.com/easd/easd/wbxml"
+)
+
+// pingBench is a store with one user per device, each with a FolderSync state, and the Ping
+// handler called directly (no HTTP), so that what is measured is Ping's own cost.
+type pingBench struct {
+	st    *store.Store
+	ping  *eas.Ping
+	reqs  []*eas.Request
+	inbox []store.FolderID
+}
+
+func newPingBench(b *testing.B, devices int) *pingBench {
+	b.Helper()
+	ctx := b.Context()
+	st, err := store.Open(ctx, "sqlite://"+filepath.Join(b.TempDir(), "easd.db"), store.Options{KDF: store.TestKDF})
+	require.NoError(b, err)
+	b.Cleanup(func() { _ = st.Close() })
+	require.NoError(b, st.Migrate(ctx))
+	pb := &pingBench{st: st, ping: eas.NewPing(eas.PingOptions{Store: st})}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for i := range devices {
+		u, err := st.CreateUser(ctx, store.NewUser{Address: fmt.Sprintf("u%d@example.com", i), Password: "pw"})
+		require.NoError(b, err)
+		fs, err := st.Folders(ctx, u.Mailbox)
+		require.NoError(b, err)
+		_, err = st.AdvanceFolderSync(ctx, u.ID, "dev", 0, store.HierarchyOf(fs))
+		require.NoError(b, err)
+		in, err := st.FolderByType(ctx, u.Mailbox, store.FolderInbox)
+		require.NoError(b, err)
+		body := encodeB(b, func(enc *wbxml.Encoder) {
+			enc.Start(wbxml.PingPing)
+			enc.Int(wbxml.PingHeartbeatInterval, 3000)
+			enc.Start(wbxml.PingFolders)
+			enc.Start(wbxml.PingFolder)
+			enc.String(wbxml.PingId, fmt.Sprint(in.ID))
+			enc.String(wbxml.PingClass, "Email")
+			enc.End()
+			enc.End()
+			enc.End()
+		})
+		pb.reqs = append(pb.reqs, &eas.Request{Cmd: eas.CmdPing, DeviceID: "dev", Version: eas.Version161, Account: u, Body: body, Log: log})
+		pb.inbox = append(pb.inbox, in.ID)
+	}
+	return pb
+}
+
+func encodeB(b *testing.B, fn func(enc *wbxml.Encoder)) []byte {
+	b.Helper()
+	enc := wbxml.NewEncoder(nil)
+	fn(enc)
+	require.NoError(b, enc.Err())
+	return enc.Bytes()
+}
+
+func (pb *pingBench) run(ctx context.Context, i int) error {
+	r := pb.reqs[i]
+	return pb.ping.Command().Handler(ctx, r, wbxml.NewDecoder(r.Body), wbxml.NewEncoder(make([]byte, 0, 64)))
+}
+
+// BenchmarkPingWaiting parks 500 Pings and reports the heap each waiting one holds
+// (goroutine stacks not included: the runtime counts them apart, see StackInuse), then
+// releases them with Close.
+func BenchmarkPingWaiting(b *testing.B) {
+	const n = 500
+	pb := newPingBench(b, n)
+	// First round: the parameters get cached, so every measured round only reads them.
+	var heap, stack float64
+	for b.Loop() {
+		pb.ping = eas.NewPing(eas.PingOptions{Store: pb.st})
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				if err := pb.run(context.Background(), i); err != nil {
+					b.Error(err)
+				}
+			})
+		}
+		for pb.ping.Waiting() < n {
+			time.Sleep(time.Millisecond)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		heap += float64(after.HeapInuse) - float64(before.HeapInuse)
+		stack += float64(after.StackInuse) - float64(before.StackInuse)
+		pb.ping.Close()
+		wg.Wait()
+	}
+	b.ReportMetric(heap/float64(b.N)/n, "heap-B/ping")
+	b.ReportMetric(stack/float64(b.N)/n, "stack-B/ping")
+}
+
+// BenchmarkPingChanged measures a Ping that finds a change at once (the device's Sync
+// position is behind the folder): parse, cached-parameter read, watcher, modseq, folder and
+// hierarchy reads, answer.
+func BenchmarkPingChanged(b *testing.B) {
+	pb := newPingBench(b, 1)
+	pb.ping = eas.NewPing(eas.PingOptions{Store: pb.st, Baseline: func(context.Context, *eas.Request, []store.FolderID) (map[store.FolderID]int64, error) {
+		return map[store.FolderID]int64{pb.inbox[0]: 0}, nil
+	}})
+	_, err := pb.st.Deliver(b.Context(), "u0@example.com", testMessage)
+	require.NoError(b, err)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(pb.reqs[0].Body)))
+	for b.Loop() {
+		if err := pb.run(b.Context(), 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
