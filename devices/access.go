@@ -115,10 +115,14 @@ func (r *Registry) rulesNow(ctx context.Context) ([]store.DeviceRule, error) {
 }
 
 // evaluate computes d's access state and stores it when it changed (an
-// individual decision or a wipe is kept); a transition into quarantine sends
-// the quarantine messages, exactly once per transition.
+// individual decision or a wipe is kept unless override); a transition into
+// quarantine sends the quarantine messages, exactly once per transition.
 func (r *Registry) evaluate(ctx context.Context, d Device) (Device, error) {
-	if d.AccessReason == store.ReasonIndividual || d.AccessReason == store.ReasonWipe {
+	return r.decide(ctx, d, false)
+}
+
+func (r *Registry) decide(ctx context.Context, d Device, override bool) (Device, error) {
+	if !override && (d.AccessReason == store.ReasonIndividual || d.AccessReason == store.ReasonWipe) {
 		return d, nil
 	}
 	list, err := r.st.UserDeviceList(ctx, d.User, d.DeviceID)
@@ -134,7 +138,7 @@ func (r *Registry) evaluate(ctx context.Context, d Device) (Device, error) {
 		return d, nil
 	}
 	changed, nd, err := r.st.SetDeviceAccess(ctx, d.ID, store.DeviceAccess{State: dec.State, Reason: dec.Reason,
-		By: dec.By, At: r.now().UTC()}, true)
+		By: dec.By, At: r.now().UTC()}, !override)
 	if err != nil {
 		return Device{}, fmt.Errorf("devices: %w", err)
 	}
@@ -187,8 +191,7 @@ func (r *Registry) ClearAccess(ctx context.Context, id store.PartnershipID, by s
 	if d.AccessReason == store.ReasonWipe {
 		return Device{}, ErrWiped
 	}
-	d.AccessReason = ""
-	nd, err := r.evaluate(ctx, d)
+	nd, err := r.decide(ctx, d, true)
 	if err != nil {
 		return Device{}, err
 	}

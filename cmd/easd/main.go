@@ -69,6 +69,9 @@ var commands = []command{
 	{"serve", "run the server", runServe},
 	{"user", "manage mail users: add, list, passwd, disable, enable, protocols", runUser},
 	{"deliver", "deliver one RFC 5322 message from stdin into a user's Inbox", runDeliver},
+	{"device", "manage device partnerships: list, show, allow, block, quarantine, wipe, remove", runDevice},
+	{"rule", "manage device access rules: add, list, remove", runRule},
+	{"policy", "manage mobile device mailbox policies: list, show, create, set, assign", runPolicy},
 	{"migrate", "apply database schema migrations", runMigrate},
 	{"wbxml", "convert WBXML to XML (decode) and back (encode) on stdin/stdout", runWBXML},
 }
