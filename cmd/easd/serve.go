@@ -21,6 +21,7 @@ import (
 	"github.com/easd/easd/internal/loginlimit"
 	"github.com/easd/easd/internal/tlscert"
 	"github.com/easd/easd/store"
+	"github.com/easd/easd/submission"
 )
 
 func runServe(ctx context.Context, e *env, g *globals, args []string) error {
@@ -57,6 +58,9 @@ func runServe(ctx context.Context, e *env, g *globals, args []string) error {
 		return err
 	}
 	defer logClose(log, st)
+	// SQLite: writes by other processes (easd deliver) wake Pings too. On
+	// PostgreSQL, LISTEN/NOTIFY does this and the call does nothing.
+	st.PollOtherWriters(0)
 	if err := bootstrapAdmin(ctx, st, e, log); err != nil {
 		return err
 	}
@@ -95,11 +99,19 @@ func runServe(ctx context.Context, e *env, g *globals, args []string) error {
 		Tracer:        eas.NewTraceRecorder(reg, st, eas.TraceOptions{Logger: log}),
 	})
 	easSrv.Handle(eas.ProvisionCommand(reg, st))
-	for _, c := range eas.NewHierarchy(eas.HierarchyOptions{Store: st}).Commands() {
+	hier := eas.NewHierarchy(eas.HierarchyOptions{Store: st})
+	for _, c := range hier.Commands() {
 		easSrv.Handle(c)
 	}
 	easSrv.Handle(eas.NewSettings(eas.SettingsOptions{Store: st, Devices: reg, Secrets: secrets}).Command())
 	for _, c := range eas.NewSync(eas.SyncOptions{Store: st}).Commands() {
+		easSrv.Handle(c)
+	}
+	ping := eas.NewPing(eas.PingOptions{Store: st, Hierarchy: hier})
+	easSrv.Handle(ping.Command())
+	context.AfterFunc(ctx, ping.Close) // waiting Pings answer 1 at once on shutdown
+	sub := submission.New(submission.Options{Store: st, Logger: log})
+	for _, c := range eas.NewMail(eas.MailOptions{Store: st, Submitter: sub}).Commands() {
 		easSrv.Handle(c)
 	}
 	easSrv.Register(srv.Echo)
