@@ -1,5 +1,5 @@
-// Package eas is the Exchange ActiveSync front-end: the MS-ASHTTP transport (this file's
-// subject so far) and, as they land, the MS-ASCMD command handlers.
+// Package eas is the Exchange ActiveSync front-end: the MS-ASHTTP transport and the MS-ASCMD
+// command handlers.
 //
 // # Layout
 //
@@ -9,8 +9,29 @@
 //	request.go           Request; plain and base64 query parsing (MS-ASHTTP 2.2.1.1.1)
 //	command_registry.go  Handler, Command, StatusWriter: what a command implementation registers
 //	server.go            Server: OPTIONS, authentication, dispatch; DeviceGate
+//	authcache.go         verified credentials remembered per PasswordStamp (spares the KDF)
+//	gate.go              the DeviceGate: registry, cap, access state, wipe, policy key (MS-ASPROV)
+//	quarantine.go        what a quarantined device may see
+//	provision.go         Provision (MS-ASPROV 3.2.5)
+//	deviceinfo.go        settings:DeviceInformation, shared by Provision and Settings
+//	trace.go             per-device protocol traces, redacted
+//	foldersync.go        Hierarchy: FolderSync and the device's hierarchy snapshot
+//	folders.go           FolderCreate, FolderUpdate, FolderDelete
+//	quirks.go            the client quirk table (docs/quirks.md)
+//	settings.go          Settings: Oof, DeviceInformation, UserInformation, DevicePassword, RMS
+//	sync.go              Sync: collections, windows, filters, long poll (DESIGN.md "Sync state")
+//	sync_state.go        the snapshot a sync key names, and the resend rule
+//	sync_commands.go     client Add/Change/Delete/Fetch and their Responses
+//	email.go             the Email content class: store item + MIME → WBXML (MS-ASEMAIL)
+//	airsyncbase.go       Body, BodyPreference, Attachments (MS-ASAIRS)
+//	getitemestimate.go   GetItemEstimate
+//	ping.go              Ping: push over the store's change notifications
+//	itemoperations.go    ItemOperations: Fetch, EmptyFolderContents, Move, MultiPart
+//	getattachment.go     GetAttachment (12.x and 14.x)
+//	moveitems.go         MoveItems
+//	sendmail.go          SendMail, SmartReply, SmartForward over package submission
 //	(the failed-login throttle is internal/loginlimit, shared with the other front-ends)
-//	easclient/           a client that drives the server in tests
+//	easclient/           a client that drives the server in tests and in cmd/easbench
 //
 // # Request path
 //
@@ -57,7 +78,7 @@
 //     walked once to its end: malformed gets InvalidWBXML (102), HTTP 400 before 14.0. A
 //     message/rfc822 body passes undecoded to commands that take MIME.
 //  9. The DeviceGate admits the device or refuses with a status (the device registry and the
-//     policy key check plug in here; PassGate admits everything until then).
+//     policy key check plug in here; NewGate is the real one; PassGate admits everything, for tests).
 //  10. The handler decodes the request and encodes the response (Handler). A *StatusError it
 //     returns is written in the command's shape by its StatusWriter; another error is logged
 //     and answered with ServerError (110).

@@ -12,6 +12,18 @@
 //	                                      1 ── * changes (mailbox_id, modseq) primary key
 //	admins, audit, schema_migrations
 //
+// and, per device partnership and protocol feature (migrations 2 onward):
+//
+//	policies, users.policy_id       mobile device mailbox policies (policy/)
+//	devices, device_traces          partnerships, policy keys, access state, wipes (devices/)
+//	device_rules, user_device_lists device access rules and per-user allow/block lists
+//	folder_sync_states              a device's FolderSync snapshot (current and previous)
+//	sync_states                     a device's Sync snapshot per collection (current and previous)
+//	ping_states                     a device's last Ping parameters, for an empty Ping
+//	oof_settings, device_passwords  Settings: out-of-office, sealed recovery passwords
+//	outbound_messages, outbound_recipients, sent_client_ids
+//	                                mail waiting for the SMTP relay; ClientIds already sent
+//
 // A user has exactly one mailbox, created with the user together with the
 // default folders (Inbox, Drafts, Deleted Items, Sent Items, Outbox, Tasks,
 // Calendar, Contacts, Notes, Journal; MS-ASCMD 2.2.3.186.3 types 2–11).
