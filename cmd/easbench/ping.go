@@ -96,6 +96,32 @@ func (p *pinger) waitWritten(ctx context.Context, n int64, timeout time.Duration
 	return nil
 }
 
+// waitParked waits until the server at url has taken up n more requests than at before:
+// until its goroutine count reaches before+2n (an HTTP/1.1 connection with a running handler
+// holds two) or stops growing between two readings 2 s apart, at most 3 minutes. Requests the
+// client has written may still sit in the server's socket buffers.
+func waitParked(ctx context.Context, url string, before memSample, n int) error {
+	hc := newHTTPClient(30 * time.Second)
+	defer hc.CloseIdleConnections()
+	last := -1.0
+	for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); {
+		gm, err := scrapeGoMem(ctx, hc, url)
+		if err != nil {
+			return err
+		}
+		if gm.Goroutines >= before.Goroutines+2*float64(n) || gm.Goroutines-last < 0.005*float64(n) {
+			return nil
+		}
+		last = gm.Goroutines
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+	}
+	return nil
+}
+
 // memSample is one reading of a server process's memory.
 type memSample struct {
 	rssKB int64
@@ -159,6 +185,9 @@ func measureParked(ctx context.Context, cfg PingConfig, pid int, url string, dev
 		})
 	}
 	err = p.waitWritten(ctx, int64(len(devs)), 10*time.Minute)
+	if err == nil {
+		err = waitParked(ctx, url, before, len(devs))
+	}
 	var after memSample
 	if err == nil {
 		time.Sleep(cfg.Settle)
@@ -262,6 +291,9 @@ func runPing(ctx context.Context, c common, cfg PingConfig) (*PingReport, error)
 		if err := p.waitWritten(ctx, int64(len(devs)), 15*time.Minute); err != nil {
 			return err
 		}
+		if err := waitParked(ctx, s.URL, before, len(devs)); err != nil {
+			return err
+		}
 		parkWall := time.Since(parkStart)
 		time.Sleep(cfg.Settle)
 		after, err := sampleMem(ctx, s.pid(), s.URL)
@@ -285,7 +317,8 @@ func runPing(ctx context.Context, c common, cfg PingConfig) (*PingReport, error)
 		}
 		lastDelivery := time.Now()
 		var wakes []time.Duration
-		timeout := time.After(time.Until(lastDelivery.Add(cfg.WakeTimeout)))
+		wctx, wcancel := context.WithDeadline(ctx, lastDelivery.Add(cfg.WakeTimeout))
+		defer wcancel()
 		for i, d := range devs {
 			select {
 			case a := <-first[i]:
@@ -303,7 +336,7 @@ func runPing(ctx context.Context, c common, cfg PingConfig) (*PingReport, error)
 					rep.Answered++
 					wakes = append(wakes, max(time.Duration(a.at.UnixNano()-commit), 0))
 				}
-			case <-timeout:
+			case <-wctx.Done():
 				rep.Lost++
 			}
 		}
