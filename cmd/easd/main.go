@@ -72,6 +72,7 @@ var commands = []command{
 	{"device", "manage device partnerships: list, show, allow, block, quarantine, wipe, remove", runDevice},
 	{"rule", "manage device access rules: add, list, remove", runRule},
 	{"policy", "manage mobile device mailbox policies: list, show, create, set, assign", runPolicy},
+	{"admin", "manage dashboard accounts: add, list, remove", runAdmin},
 	{"migrate", "apply database schema migrations", runMigrate},
 	{"wbxml", "convert WBXML to XML (decode) and back (encode) on stdin/stdout", runWBXML},
 }
