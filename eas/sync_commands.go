@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"mime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -533,15 +534,24 @@ func hasEffect(rs []cmdResult) bool {
 // request) and only its answer is repeated.
 func (s *Syncer) applyCommands(ctx context.Context, r *Request, rd *round, snap *snapshot) []cmdResult {
 	var out []cmdResult
+	// A resent request has the same commands in the same order: the nth command on a
+	// ServerId is recorded as "<kind><ServerId>#n", so two Changes of one item in one
+	// request stay two commands.
+	seen := map[string]int{}
+	recKey := func(kind byte, sid string) string {
+		k := string(kind) + sid
+		seen[k]++
+		return k + "#" + strconv.Itoa(seen[k])
+	}
 	for _, c := range rd.req.cmds {
 		res := cmdResult{kind: c.kind, clientID: c.clientID, serverID: c.serverID, status: StatusSuccess}
 		switch c.kind {
 		case cmdAdd:
 			s.applyAdd(ctx, r, rd, snap, c, &res)
 		case cmdChange:
-			s.applyChange(ctx, r, rd, snap, c, &res)
+			s.applyChange(ctx, r, rd, snap, c, recKey('c', c.serverID), &res)
 		case cmdDelete:
-			s.applyDelete(ctx, r, rd, snap, c, &res)
+			s.applyDelete(ctx, r, rd, snap, c, recKey('d', c.serverID), &res)
 		case cmdFetch:
 			id, ok := parseServerID(c.serverID)
 			it, err := s.st.Item(ctx, id)
@@ -586,8 +596,8 @@ func (s *Syncer) applyAdd(ctx context.Context, r *Request, rd *round, snap *snap
 	rd.record.done("a"+itemServerID(it.ID), doneCmd{Status: StatusSuccess, ModSeq: it.ModSeq})
 }
 
-func (s *Syncer) applyChange(ctx context.Context, r *Request, rd *round, snap *snapshot, c clientCmd, res *cmdResult) {
-	if d, ok := rd.record.Done["c"+c.serverID]; ok {
+func (s *Syncer) applyChange(ctx context.Context, r *Request, rd *round, snap *snapshot, c clientCmd, key string, res *cmdResult) {
+	if d, ok := rd.record.Done[key]; ok {
 		res.status, res.effect = d.Status, true
 		if id, ok := parseServerID(c.serverID); ok && d.ModSeq != 0 {
 			snap.own(id, d.ModSeq)
@@ -614,7 +624,7 @@ func (s *Syncer) applyChange(ctx context.Context, r *Request, rd *round, snap *s
 	// changed on the server since the device last saw it.
 	if snap.Opts.Conflict != 0 && it.ModSeq > snap.ModSeq && snap.Own[id] != it.ModSeq {
 		res.status = SyncStatusConflict
-		rd.record.done("c"+c.serverID, doneCmd{Status: SyncStatusConflict})
+		rd.record.done(key, doneCmd{Status: SyncStatusConflict})
 		return
 	}
 	u := store.FlagsUpdate{Seen: c.change.read, Flagged: c.change.flagged, Categories: c.change.categories}
@@ -632,12 +642,12 @@ func (s *Syncer) applyChange(ctx context.Context, r *Request, rd *round, snap *s
 		d.ModSeq = after.ModSeq
 		snap.own(id, after.ModSeq)
 	}
-	rd.record.done("c"+c.serverID, d)
+	rd.record.done(key, d)
 }
 
-func (s *Syncer) applyDelete(ctx context.Context, r *Request, rd *round, snap *snapshot, c clientCmd, res *cmdResult) {
+func (s *Syncer) applyDelete(ctx context.Context, r *Request, rd *round, snap *snapshot, c clientCmd, key string, res *cmdResult) {
 	id, ok := parseServerID(c.serverID)
-	if d, done := rd.record.Done["d"+c.serverID]; done {
+	if d, done := rd.record.Done[key]; done {
 		res.status, res.effect = d.Status, true
 		if ok {
 			snap.drop(id)
@@ -680,7 +690,7 @@ func (s *Syncer) applyDelete(ctx context.Context, r *Request, rd *round, snap *s
 	}
 	res.effect = true
 	snap.drop(id)
-	rd.record.done("d"+c.serverID, doneCmd{Status: StatusSuccess})
+	rd.record.done(key, doneCmd{Status: StatusSuccess})
 }
 
 // writeResponses encodes Responses (MS-ASCMD 2.2.3.156): every Add and Fetch, and Changes

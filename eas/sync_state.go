@@ -170,7 +170,7 @@ func decodeSnapshot(b []byte) (*snapshot, error) {
 // again and answer the status they answered.
 type roundRecord struct {
 	Adds map[string]store.ItemID `json:"a,omitempty"` // ClientId → ServerId
-	Done map[string]doneCmd      `json:"d,omitempty"` // "c<id>" change, "d<id>" delete
+	Done map[string]doneCmd      `json:"d,omitempty"` // "c<id>#n" nth change, "d<id>#n" delete, "a<id>" add
 }
 
 type doneCmd struct {

@@ -411,3 +411,53 @@ func TestSyncProtocolErrors(t *testing.T) {
 		assert.Equal(t, "4", parseWBXML(t, resp.Body).get(wbxml.AirSyncStatus), name)
 	}
 }
+
+// TestSyncTwoChangesOfOneItem: two Changes of one item in one request are two commands, the
+// second wins, and a resend of that request applies neither again. (Found by the
+// dropped-response test, seed 1795783696438829138.)
+func TestSyncTwoChangesOfOneItem(t *testing.T) {
+	st := openSyncStore(t)
+	se := newSyncEnv(t, st)
+	c := se.client()
+	inbox := folderIDString(se.inbox)
+	it := se.deliver(1)[0]
+	sid := strconv.FormatInt(int64(it.ID), 10)
+	key := se.sync(c, collReq{key: "0", id: inbox}).get(wbxml.AirSyncSyncKey)
+	key = se.sync(c, collReq{key: key, id: inbox}).get(wbxml.AirSyncSyncKey)
+	change := func(enc *wbxml.Encoder, flag bool) {
+		enc.Start(wbxml.AirSyncChange)
+		enc.String(wbxml.AirSyncServerId, sid)
+		enc.Start(wbxml.AirSyncApplicationData)
+		enc.Int(wbxml.EmailRead, 1)
+		if flag {
+			enc.Start(wbxml.EmailFlag)
+			enc.Int(wbxml.EmailStatus, 2)
+			enc.End()
+		} else {
+			enc.Empty(wbxml.EmailFlag)
+		}
+		enc.End()
+		enc.End()
+	}
+	req := collReq{key: key, id: inbox, commands: func(enc *wbxml.Encoder) {
+		change(enc, true)
+		change(enc, false)
+	}}
+	coll := se.sync(c, req)
+	assert.Nil(t, coll.child(wbxml.AirSyncResponses))
+	got, err := st.Item(t.Context(), it.ID)
+	require.NoError(t, err)
+	assert.True(t, got.Seen)
+	assert.False(t, got.Flagged, "the second change wins")
+	// The server flags it; the device resends the request whose answer it lost.
+	on := true
+	_, err = st.SetFlags(t.Context(), it.ID, store.FlagsUpdate{Flagged: &on})
+	require.NoError(t, err)
+	coll = se.sync(c, req)
+	got, err = st.Item(t.Context(), it.ID)
+	require.NoError(t, err)
+	assert.True(t, got.Flagged, "the resent changes are not applied again")
+	changes := coll.child(wbxml.AirSyncCommands).all(wbxml.AirSyncChange)
+	require.Len(t, changes, 1)
+	assert.Equal(t, "2", changes[0].child(wbxml.AirSyncApplicationData).child(wbxml.EmailFlag).get(wbxml.EmailStatus))
+}
