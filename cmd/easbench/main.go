@@ -37,7 +37,8 @@
 //	-deliver-gap D      ping: pause between deliveries (default 20ms)
 //	-wake-timeout D     ping: answers must arrive within this after the last delivery (1m)
 //	-grace D            ping: how long the second Ping of every woken device must stay
-//	                    unanswered (default 3s)
+//	                    unanswered (default 5s); they are sent once every first Ping
+//	                    is answered or the wake timeout has passed
 //	-settle D           ping: wait before each memory reading (default 10s)
 //	-skip-bare          ping: do not measure the bare long poll
 //
@@ -99,7 +100,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		heartbeat = fs.Duration("heartbeat", 30*time.Minute, "ping: HeartbeatInterval")
 		gap       = fs.Duration("deliver-gap", 20*time.Millisecond, "ping: pause between deliveries")
 		wakeTO    = fs.Duration("wake-timeout", time.Minute, "ping: time after the last delivery within which every Ping must be answered")
-		grace     = fs.Duration("grace", 3*time.Second, "ping: time the second Ping of a woken device must stay unanswered")
+		grace     = fs.Duration("grace", 5*time.Second, "ping: time the second Ping of a woken device must stay unanswered")
 		skipBare  = fs.Bool("skip-bare", false, "ping: do not measure the bare long poll")
 		settle    = fs.Duration("settle", 10*time.Second, "ping: wait before each memory reading")
 	)
@@ -109,6 +110,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() != 1 {
 		fs.Usage()
 		return flag.ErrHelp
+	}
+	if *devices <= 0 || *perUser < 0 || *messages < 0 || *window <= 0 || *noChange < 0 || *pings <= 0 || *heartbeat < time.Second {
+		return fmt.Errorf("counts must be positive and -heartbeat at least 1s")
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()

@@ -269,6 +269,7 @@ func runPing(ctx context.Context, c common, cfg PingConfig) (*PingReport, error)
 		delivered := make([]atomic.Int64, users) // unix nanos of the commit, 0 before
 		var duplicated, secondEnded atomic.Int64
 		var wg sync.WaitGroup
+		again := make(chan struct{})
 		parkStart := time.Now()
 		for i, d := range devs {
 			first[i] = make(chan answer, 1)
@@ -278,7 +279,13 @@ func runPing(ctx context.Context, c common, cfg PingConfig) (*PingReport, error)
 				if err != nil || pctx.Err() != nil {
 					return
 				}
-				// A second Ping right away: the delivery it woke for must not answer it again.
+				// A second Ping once the wake phase is over (so it does not slow the wakes
+				// down): the delivery that answered the first must not answer it again.
+				select {
+				case <-again:
+				case <-pctx.Done():
+					return
+				}
 				if _, _, err := p.ping(pctx, d.c, bodies[i]); pctx.Err() == nil {
 					if err == nil {
 						duplicated.Add(1)
@@ -319,10 +326,14 @@ func runPing(ctx context.Context, c common, cfg PingConfig) (*PingReport, error)
 		var wakes []time.Duration
 		wctx, wcancel := context.WithDeadline(ctx, lastDelivery.Add(cfg.WakeTimeout))
 		defer wcancel()
+		resent := 0
 		for i, d := range devs {
 			select {
 			case a := <-first[i]:
 				commit := delivered[i%users].Load()
+				if a.err == nil {
+					resent++
+				}
 				switch {
 				case a.err != nil:
 					rep.Wrong++
@@ -339,6 +350,10 @@ func runPing(ctx context.Context, c common, cfg PingConfig) (*PingReport, error)
 			case <-wctx.Done():
 				rep.Lost++
 			}
+		}
+		close(again)
+		if err := p.waitWritten(ctx, int64(len(devs)+resent), 5*time.Minute); err != nil {
+			return fmt.Errorf("second Pings: %w", err)
 		}
 		time.Sleep(cfg.Grace)
 		cancel()
