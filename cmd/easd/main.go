@@ -2,6 +2,10 @@
 //
 //	easd serve                      run the server (HTTPS on 127.0.0.1:8443 by default)
 //	easd user add|list|passwd|disable|enable|protocols
+//	easd device list|show|allow|block|quarantine|reset|wipe|cancel-wipe|remove
+//	easd rule add|list|remove       device access rules
+//	easd policy list|show|create|set|assign
+//	easd admin add|list|remove      dashboard accounts
 //	easd deliver EMAIL < message.eml
 //	easd migrate
 //	easd wbxml decode|encode        convert between WBXML and XML (debugging)

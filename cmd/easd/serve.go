@@ -33,6 +33,10 @@ func runServe(ctx context.Context, e *env, g *globals, args []string) error {
 	publicPort := fs.Int("public-https-port", 0, "HTTPS `port` clients reach, when a proxy or port forward differs from --http (0: the port of --http; URLs omit 443)")
 	defaultDomain := fs.String("default-domain", "", "mail `domain` for logins without one (\"alice\" or \"CORP\\alice\" log in as alice@DOMAIN); empty: only full addresses")
 	organization := fs.String("organization", "", "organization `name` shown in Apple profiles (default: --hostname)")
+	maxDevices := fs.Int("max-devices", 0, "device partnerships per mailbox; the next new device gets status 177 (0: 100, negative: no limit)")
+	defaultAccess := fs.String("default-access", store.AccessAllowed, "access of a device no list or rule decides: allowed, quarantined or blocked")
+	var adminNotify listFlag
+	fs.Var(&adminNotify, "admin-notify", "`address` that is told when a device is quarantined (repeatable)")
 	redirects := mapFlag{}
 	fs.Var(redirects, "autodiscover-redirect", "`from=to`: Autodiscover sends addresses @from to the server of domain to (repeatable)")
 	pos, err := parseArgs(fs, args)
@@ -41,6 +45,11 @@ func runServe(ctx context.Context, e *env, g *globals, args []string) error {
 	}
 	if len(pos) > 0 {
 		return usagef("serve takes no arguments")
+	}
+	switch *defaultAccess {
+	case store.AccessAllowed, store.AccessQuarantined, store.AccessBlocked:
+	default:
+		return usagef("--default-access: want allowed, quarantined or blocked, got %q", *defaultAccess)
 	}
 	if (*certFile == "") != (*keyFile == "") {
 		return usagef("--tls-cert and --tls-key go together")
@@ -89,7 +98,12 @@ func runServe(ctx context.Context, e *env, g *globals, args []string) error {
 	if err != nil {
 		return err
 	}
-	reg := devices.New(st, devices.Options{Logger: log})
+	reg := devices.New(st, devices.Options{
+		Logger:          log,
+		MaxDevices:      *maxDevices,
+		DefaultAccess:   *defaultAccess,
+		AdminRecipients: adminNotify,
+	})
 	easSrv := eas.New(eas.Options{
 		Logger:        log,
 		Auth:          st,
@@ -219,5 +233,15 @@ func (m mapFlag) Set(v string) error {
 		return fmt.Errorf("want from=to, got %q", v)
 	}
 	m[strings.ToLower(k)] = strings.ToLower(val)
+	return nil
+}
+
+// listFlag is a repeatable flag.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(v string) error {
+	*l = append(*l, v)
 	return nil
 }
