@@ -1,0 +1,496 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/easd/easd/devices"
+	"github.com/easd/easd/policy"
+	"github.com/easd/easd/store"
+)
+
+// Guard throttles failed logins; *loginlimit.Limiter is one, shared with
+// the other front-ends.
+type Guard interface {
+	// Allow returns how long account from remote must wait before its
+	// next attempt; zero: it may try now.
+	Allow(account string, remote netip.Addr) time.Duration
+	// Failed records a failed attempt.
+	Failed(account string, remote netip.Addr)
+}
+
+// Options configures New. Store, Devices and SigningKey are required.
+type Options struct {
+	Store   *store.Store
+	Devices *devices.Registry
+	// Policies validates and stores policies; nil: policy.NewManager(Store).
+	Policies *policy.Manager
+	// SigningKey signs session tokens (HS256); at least 32 bytes.
+	SigningKey []byte
+	// PreviousKeys still verify tokens after a key rotation.
+	PreviousKeys [][]byte
+	// Guard throttles failed logins; nil: no throttling.
+	Guard Guard
+	// InactivityTimeout ends a session without requests; zero:
+	// DefaultInactivityTimeout. New refuses a value outside
+	// MinInactivityTimeout–MaxInactivityTimeout.
+	InactivityTimeout time.Duration
+	Logger            *slog.Logger     // nil: discard
+	Now               func() time.Time // nil: time.Now
+}
+
+// Service is the admin service. It is safe for concurrent use.
+type Service struct {
+	st         *store.Store
+	reg        *devices.Registry
+	pol        *policy.Manager
+	keys       [][]byte // keys[0] signs
+	guard      Guard
+	inactivity time.Duration
+	log        *slog.Logger
+	now        func() time.Time
+}
+
+type noGuard struct{}
+
+func (noGuard) Allow(string, netip.Addr) time.Duration { return 0 }
+func (noGuard) Failed(string, netip.Addr)              {}
+
+// minKeyLen is the shortest signing key New accepts: RFC 7518 3.2 wants a
+// key at least as long as the HS256 output.
+const minKeyLen = 32
+
+// New returns a Service.
+func New(opts Options) (*Service, error) {
+	if opts.Store == nil || opts.Devices == nil {
+		return nil, errors.New("admin: Store and Devices are required")
+	}
+	if len(opts.SigningKey) < minKeyLen {
+		return nil, fmt.Errorf("admin: the signing key must have at least %d bytes", minKeyLen)
+	}
+	s := &Service{st: opts.Store, reg: opts.Devices, pol: opts.Policies, guard: opts.Guard,
+		inactivity: opts.InactivityTimeout, log: opts.Logger, now: opts.Now}
+	s.keys = append(s.keys, opts.SigningKey)
+	for _, k := range opts.PreviousKeys {
+		if len(k) < minKeyLen {
+			return nil, fmt.Errorf("admin: a previous signing key has fewer than %d bytes", minKeyLen)
+		}
+		s.keys = append(s.keys, k)
+	}
+	if s.inactivity == 0 {
+		s.inactivity = DefaultInactivityTimeout
+	}
+	if s.inactivity < MinInactivityTimeout || s.inactivity > MaxInactivityTimeout {
+		return nil, fmt.Errorf("admin: inactivity timeout %v outside %v–%v", s.inactivity, MinInactivityTimeout, MaxInactivityTimeout)
+	}
+	if s.pol == nil {
+		s.pol = policy.NewManager(opts.Store)
+	}
+	if s.guard == nil {
+		s.guard = noGuard{}
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.log = s.log.With("pkg", "admin")
+	if s.now == nil {
+		s.now = time.Now
+	}
+	return s, nil
+}
+
+// audit appends an audit row; a failure is logged, not returned: the change
+// it describes was made.
+func (s *Service) audit(ctx context.Context, p Principal, action, target, detail string) {
+	remote := ""
+	if p.Remote.IsValid() {
+		remote = p.Remote.String()
+	}
+	e := store.AuditEntry{At: s.now().UTC(), Actor: p.Name, Action: action, Target: target, Detail: detail, RemoteAddr: remote}
+	if err := s.st.AppendAudit(ctx, e); err != nil {
+		s.log.Error("audit", "action", action, "target", target, "err", err)
+	}
+}
+
+// Page selects a window of a list.
+type Page struct {
+	Limit  int // 1–1000; zero: 100
+	Offset int // 0–100000
+}
+
+const (
+	defaultPageLimit = 100
+	maxPageLimit     = 1000
+	maxPageOffset    = 100000
+)
+
+func (p Page) check() (Page, error) {
+	if p.Limit == 0 {
+		p.Limit = defaultPageLimit
+	}
+	if p.Limit < 1 || p.Limit > maxPageLimit {
+		return p, errInvalid(fmt.Sprintf("limit must be 1–%d", maxPageLimit))
+	}
+	if p.Offset < 0 || p.Offset > maxPageOffset {
+		return p, errInvalid(fmt.Sprintf("offset must be 0–%d", maxPageOffset))
+	}
+	return p, nil
+}
+
+func window[T any](all []T, p Page) []T {
+	if p.Offset >= len(all) {
+		return []T{}
+	}
+	all = all[p.Offset:]
+	if len(all) > p.Limit {
+		all = all[:p.Limit]
+	}
+	return all
+}
+
+// Users returns the users whose address or display name contains query
+// (case-insensitive; empty: all), ordered by address, and how many matched.
+func (s *Service) Users(ctx context.Context, query string, p Page) ([]store.User, int, error) {
+	p, err := p.check()
+	if err != nil {
+		return nil, 0, err
+	}
+	if len(query) > 256 {
+		return nil, 0, errInvalid("q is too long")
+	}
+	all, err := s.st.Users(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	q := strings.ToLower(query)
+	matched := slices.DeleteFunc(all, func(u store.User) bool {
+		return q != "" && !strings.Contains(u.Address, q) && !strings.Contains(strings.ToLower(u.DisplayName), q)
+	})
+	slices.SortFunc(matched, func(a, b store.User) int { return strings.Compare(a.Address, b.Address) })
+	return window(matched, p), len(matched), nil
+}
+
+// User returns one user.
+func (s *Service) User(ctx context.Context, addr string) (store.User, error) {
+	return s.st.UserByAddress(ctx, addr)
+}
+
+// CreateUser creates a mail user.
+func (s *Service) CreateUser(ctx context.Context, p Principal, nu store.NewUser) (store.User, error) {
+	if nu.Address == "" || nu.Password == "" {
+		return store.User{}, errInvalid("address and password are required")
+	}
+	if len(nu.DisplayName) > 256 || len(nu.Password) > 1024 {
+		return store.User{}, errInvalid("display_name or password too long")
+	}
+	u, err := s.st.CreateUser(ctx, nu)
+	if err != nil {
+		return store.User{}, err
+	}
+	s.audit(ctx, p, "user.create", u.Address, "")
+	return u, nil
+}
+
+// SetUserDisabled disables or enables a user.
+func (s *Service) SetUserDisabled(ctx context.Context, p Principal, addr string, disabled bool) (store.User, error) {
+	if err := s.st.SetDisabled(ctx, addr, disabled); err != nil {
+		return store.User{}, err
+	}
+	action := "user.enable"
+	if disabled {
+		action = "user.disable"
+	}
+	s.audit(ctx, p, action, addr, "")
+	return s.st.UserByAddress(ctx, addr)
+}
+
+// SetUserProtocols changes a user's protocol switches.
+func (s *Service) SetUserProtocols(ctx context.Context, p Principal, addr string, upd store.ProtocolsUpdate) (store.User, error) {
+	if upd.EAS == nil && upd.IMAP == nil && upd.POP3 == nil && upd.SMTP == nil {
+		return store.User{}, errInvalid("set at least one of eas, imap, pop3, smtp")
+	}
+	u, err := s.st.SetProtocols(ctx, addr, upd)
+	if err != nil {
+		return store.User{}, err
+	}
+	s.audit(ctx, p, "user.protocols", u.Address, fmt.Sprintf("eas=%t imap=%t pop3=%t smtp=%t",
+		u.Protocols.EAS, u.Protocols.IMAP, u.Protocols.POP3, u.Protocols.SMTP))
+	return u, nil
+}
+
+// ResetUserPassword sets a user's password.
+func (s *Service) ResetUserPassword(ctx context.Context, p Principal, addr, password string) error {
+	if password == "" || len(password) > 1024 {
+		return errInvalid("password must be 1–1024 bytes")
+	}
+	if err := s.st.SetPassword(ctx, addr, password); err != nil {
+		return err
+	}
+	s.audit(ctx, p, "user.password", addr, "")
+	return nil
+}
+
+// AssignPolicy assigns a policy to a user.
+func (s *Service) AssignPolicy(ctx context.Context, p Principal, addr string, id store.PolicyID) (policy.Policy, error) {
+	if id <= 0 {
+		return policy.Policy{}, errInvalid("policy_id is required")
+	}
+	u, err := s.st.UserByAddress(ctx, addr)
+	if err != nil {
+		return policy.Policy{}, err
+	}
+	pol, err := s.pol.ByID(ctx, id)
+	if err != nil {
+		return policy.Policy{}, err
+	}
+	if err := s.pol.Assign(ctx, u.ID, id); err != nil {
+		return policy.Policy{}, err
+	}
+	s.audit(ctx, p, "policy.assign", u.Address, fmt.Sprintf("policy %d (%s)", pol.ID, pol.Name))
+	return pol, nil
+}
+
+// UserPolicy is the policy that applies to a user.
+func (s *Service) UserPolicy(ctx context.Context, addr string) (policy.Policy, error) {
+	u, err := s.st.UserByAddress(ctx, addr)
+	if err != nil {
+		return policy.Policy{}, err
+	}
+	return s.pol.ForUser(ctx, u.ID)
+}
+
+// DeviceFilter selects devices for Devices.
+type DeviceFilter struct {
+	User        string // an address
+	AccessState string // store.AccessAllowed, …
+	DeviceType  string
+	WipePending bool
+}
+
+// DeviceWithUser is a partnership and its user's address.
+type DeviceWithUser struct {
+	devices.Device
+	Address string
+}
+
+// Devices lists partnerships matching f, by user then DeviceId, and how
+// many matched (up to the store's 100000).
+func (s *Service) Devices(ctx context.Context, f DeviceFilter, p Page) ([]DeviceWithUser, int, error) {
+	p, err := p.check()
+	if err != nil {
+		return nil, 0, err
+	}
+	switch f.AccessState {
+	case "", store.AccessAllowed, store.AccessBlocked, store.AccessQuarantined:
+	default:
+		return nil, 0, errInvalid("state must be allowed, blocked or quarantined")
+	}
+	if len(f.DeviceType) > 256 {
+		return nil, 0, errInvalid("type is too long")
+	}
+	sf := store.DeviceFilter{AccessState: f.AccessState, DeviceType: f.DeviceType, Limit: maxPageOffset + maxPageLimit}
+	if f.User != "" {
+		u, err := s.st.UserByAddress(ctx, f.User)
+		if errors.Is(err, store.ErrNotFound) {
+			return []DeviceWithUser{}, 0, nil
+		} else if err != nil {
+			return nil, 0, err
+		}
+		sf.User = u.ID
+	}
+	all, err := s.reg.List(ctx, sf)
+	if err != nil {
+		return nil, 0, err
+	}
+	if f.WipePending {
+		all = slices.DeleteFunc(all, func(d devices.Device) bool { return !d.WipePending() })
+	}
+	n := len(all)
+	page := window(all, p)
+	addrs, err := s.addresses(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	out := make([]DeviceWithUser, len(page))
+	for i, d := range page {
+		out[i] = DeviceWithUser{Device: d, Address: addrs[d.User]}
+	}
+	return out, n, nil
+}
+
+func (s *Service) addresses(ctx context.Context) (map[store.UserID]string, error) {
+	users, err := s.st.Users(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[store.UserID]string, len(users))
+	for _, u := range users {
+		m[u.ID] = u.Address
+	}
+	return m, nil
+}
+
+// Device returns one partnership.
+func (s *Service) Device(ctx context.Context, id store.PartnershipID) (DeviceWithUser, error) {
+	d, err := s.reg.ByID(ctx, id)
+	if err != nil {
+		return DeviceWithUser{}, err
+	}
+	u, err := s.st.UserByID(ctx, d.User)
+	if err != nil {
+		return DeviceWithUser{}, err
+	}
+	return DeviceWithUser{Device: d, Address: u.Address}, nil
+}
+
+// SetDeviceAccess records an individual decision (allow, block,
+// quarantine). A helpdesk account may only allow or block a device that is
+// quarantined: approving or refusing the quarantine queue.
+func (s *Service) SetDeviceAccess(ctx context.Context, p Principal, id store.PartnershipID, state string) (DeviceWithUser, error) {
+	cur, err := s.Device(ctx, id)
+	if err != nil {
+		return DeviceWithUser{}, err
+	}
+	if p.Role != store.RoleAdmin && (state == store.AccessQuarantined || cur.AccessState != store.AccessQuarantined) {
+		s.audit(ctx, p, "api.forbidden", "device."+state+" "+deviceTarget(cur.Device), "role "+p.Role+", device "+cur.AccessState)
+		return DeviceWithUser{}, errForbidden()
+	}
+	d, err := s.reg.SetAccess(ctx, id, state, p.Name)
+	if err != nil {
+		return DeviceWithUser{}, err
+	}
+	s.audit(ctx, p, "api.device."+state, deviceTarget(d), "was "+cur.AccessState)
+	return DeviceWithUser{Device: d, Address: cur.Address}, nil
+}
+
+// ResetDeviceAccess drops an individual decision.
+func (s *Service) ResetDeviceAccess(ctx context.Context, p Principal, id store.PartnershipID) (DeviceWithUser, error) {
+	cur, err := s.Device(ctx, id)
+	if err != nil {
+		return DeviceWithUser{}, err
+	}
+	d, err := s.reg.ClearAccess(ctx, id, p.Name)
+	if err != nil {
+		return DeviceWithUser{}, err
+	}
+	s.audit(ctx, p, "api.device.clear-access", deviceTarget(d), "now "+d.AccessState)
+	return DeviceWithUser{Device: d, Address: cur.Address}, nil
+}
+
+// RequestWipe asks for a full or account-only wipe.
+func (s *Service) RequestWipe(ctx context.Context, p Principal, id store.PartnershipID, accountOnly bool) (DeviceWithUser, error) {
+	cur, err := s.Device(ctx, id)
+	if err != nil {
+		return DeviceWithUser{}, err
+	}
+	d, err := s.reg.RequestWipe(ctx, id, accountOnly, p.Name)
+	if err != nil {
+		return DeviceWithUser{}, err
+	}
+	action := "api.device.wipe"
+	if accountOnly {
+		action = "api.device.wipe-account"
+	}
+	s.audit(ctx, p, action, deviceTarget(d), "requested")
+	return DeviceWithUser{Device: d, Address: cur.Address}, nil
+}
+
+// CancelWipe cancels a wipe not yet sent.
+func (s *Service) CancelWipe(ctx context.Context, p Principal, id store.PartnershipID) (DeviceWithUser, error) {
+	cur, err := s.Device(ctx, id)
+	if err != nil {
+		return DeviceWithUser{}, err
+	}
+	d, err := s.reg.CancelWipe(ctx, id, p.Name)
+	if err != nil {
+		return DeviceWithUser{}, err
+	}
+	s.audit(ctx, p, "api.device.wipe-cancel", deviceTarget(d), "")
+	return DeviceWithUser{Device: d, Address: cur.Address}, nil
+}
+
+// RemoveDevice deletes a partnership.
+func (s *Service) RemoveDevice(ctx context.Context, p Principal, id store.PartnershipID) error {
+	cur, err := s.Device(ctx, id)
+	if err != nil {
+		return err
+	}
+	if err := s.reg.RemoveAs(ctx, id, p.Name); err != nil {
+		return err
+	}
+	s.audit(ctx, p, "api.device.remove", deviceTarget(cur.Device), "")
+	return nil
+}
+
+// deviceTarget names a partnership like the devices registry does.
+func deviceTarget(d devices.Device) string {
+	return fmt.Sprintf("%d (user %d device %s)", d.ID, d.User, d.DeviceID)
+}
+
+// Policies lists the policies.
+func (s *Service) Policies(ctx context.Context) ([]policy.Policy, error) {
+	return s.pol.List(ctx)
+}
+
+// Policy returns one policy.
+func (s *Service) Policy(ctx context.Context, id store.PolicyID) (policy.Policy, error) {
+	return s.pol.ByID(ctx, id)
+}
+
+// CreatePolicy validates and stores a new policy.
+func (s *Service) CreatePolicy(ctx context.Context, p Principal, pol policy.Policy) (policy.Policy, error) {
+	if strings.TrimSpace(pol.Name) == "" || len(pol.Name) > 256 {
+		return policy.Policy{}, errInvalid("name must be 1–256 characters")
+	}
+	np, err := s.pol.Create(ctx, pol)
+	if err != nil {
+		return policy.Policy{}, err
+	}
+	s.audit(ctx, p, "policy.create", fmt.Sprintf("%d (%s)", np.ID, np.Name), "")
+	return np, nil
+}
+
+// UpdatePolicy validates and replaces a policy's settings; its version
+// grows, so devices provision again.
+func (s *Service) UpdatePolicy(ctx context.Context, p Principal, pol policy.Policy) (policy.Policy, error) {
+	np, err := s.pol.Update(ctx, pol)
+	if err != nil {
+		return policy.Policy{}, err
+	}
+	s.audit(ctx, p, "policy.update", fmt.Sprintf("%d (%s)", np.ID, np.Name), fmt.Sprintf("version %d", np.Version))
+	return np, nil
+}
+
+// Outbound lists the outbound queue, oldest first.
+func (s *Service) Outbound(ctx context.Context, limit int) ([]store.OutboundMessage, error) {
+	if limit == 0 {
+		limit = defaultPageLimit
+	}
+	if limit < 1 || limit > maxPageLimit {
+		return nil, errInvalid(fmt.Sprintf("limit must be 1–%d", maxPageLimit))
+	}
+	return s.st.OutboundQueue(ctx, limit)
+}
+
+// Audit reads the audit log, newest first.
+func (s *Service) Audit(ctx context.Context, f store.AuditFilter) ([]store.AuditEntry, error) {
+	if f.Limit == 0 {
+		f.Limit = defaultPageLimit
+	}
+	if f.Limit < 1 || f.Limit > maxPageLimit {
+		return nil, errInvalid(fmt.Sprintf("limit must be 1–%d", maxPageLimit))
+	}
+	if len(f.Actor) > 256 || len(f.Action) > 256 || len(f.Target) > 256 {
+		return nil, errInvalid("filter too long")
+	}
+	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Since.Before(f.Until) {
+		return nil, errInvalid("since must be before until")
+	}
+	return s.st.Audit(ctx, f)
+}
