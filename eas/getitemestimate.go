@@ -73,7 +73,7 @@ type estimateResult struct {
 func (s *Syncer) estimate(ctx context.Context, r *Request, c estimateColl) (Status, estimateResult) {
 	id, perr := strconv.ParseInt(c.id, 10, 64)
 	f, err := s.st.Folder(ctx, store.FolderID(id))
-	if perr != nil || errors.Is(err, store.ErrNotFound) || err == nil && f.Mailbox != r.Account.Mailbox {
+	if perr != nil || errors.Is(err, store.ErrNotFound) || err == nil && (f.Mailbox != r.Account.Mailbox || !collectionAllowed(r, f)) {
 		return EstimateStatusInvalidCollection, estimateResult{}
 	} else if err != nil {
 		return 0, estimateResult{err: err}

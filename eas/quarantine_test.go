@@ -124,6 +124,18 @@ func inboxSubjects(t *testing.T, c *easclient.Client, inbox store.Folder) []stri
 	return out
 }
 
+// syncStatus sends a Sync with key 0 for folder and returns the collection's Status.
+func syncStatus(t *testing.T, c *easclient.Client, folder store.Folder) string {
+	t.Helper()
+	resp, err := c.Do(t.Context(), &easclient.Request{Cmd: eas.CmdSync,
+		Body: syncBody(t, []collReq{{key: "0", id: folderIDString(folder)}}, nil)})
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	coll := parseWBXML(t, resp.Body).child(wbxml.AirSyncCollections).child(wbxml.AirSyncCollection)
+	require.NotNil(t, coll)
+	return coll.get(wbxml.AirSyncStatus)
+}
+
 // commandStatus sends a FolderCreate (a command a quarantined device may not use) and
 // returns its Status, or the HTTP status when it is not 200.
 func folderCreateStatus(t *testing.T, c *easclient.Client, key string) int {
@@ -239,6 +251,10 @@ func TestQuarantineByRuleAndApproval(t *testing.T) {
 		hierarchy(t, c, key)
 		assert.Equal(t, []string{"Your device is waiting for approval"}, env.subjects(t, env.alice), "told once")
 		assert.Equal(t, []string{"Device quarantined: alice@example.com Droid1"}, env.subjects(t, env.admin))
+		// A collection it knows by ID but may not see is unknown to it (Sync status 12).
+		sent, err := st.FolderByType(ctx, env.alice.Mailbox, store.FolderSent)
+		require.NoError(t, err)
+		assert.Equal(t, "12", syncStatus(t, c, sent), "quarantined: only the Inbox syncs")
 
 		// Approval: the next FolderSync adds every other folder, without a new Provision.
 		_, err = env.reg.SetAccess(ctx, d.ID, store.AccessAllowed, "cli:root")
@@ -248,6 +264,7 @@ func TestQuarantineByRuleAndApproval(t *testing.T) {
 		assert.Contains(t, names, "Sent Items")
 		assert.NotContains(t, names, "Inbox", "the Inbox was there already")
 		assert.Greater(t, len(names), 3)
+		assert.Equal(t, "1", syncStatus(t, c, sent), "approved: every folder syncs")
 		d = env.device(t, "Droid1")
 		assert.Equal(t, store.ReasonIndividual, d.AccessReason)
 		assert.Equal(t, "cli:root", d.AccessSetBy)

@@ -388,7 +388,9 @@ func (s *Syncer) prepare(ctx context.Context, r *Request, c *reqColl) (*round, e
 	if err == nil {
 		rd.folder, err = s.st.Folder(ctx, store.FolderID(id))
 	}
-	if err != nil || rd.folder.Mailbox != r.Account.Mailbox {
+	// A quarantined device sees only its Inbox (eas/quarantine.go): any other collection is
+	// unknown to it, like one of another mailbox.
+	if err != nil || rd.folder.Mailbox != r.Account.Mailbox || !collectionAllowed(r, rd.folder) {
 		if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, strconv.ErrSyntax) && !errors.Is(err, strconv.ErrRange) {
 			return nil, err
 		}
