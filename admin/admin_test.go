@@ -207,7 +207,9 @@ func endpointCases() []endpointCase {
 		return func(en *env) (string, any) { return "/users/" + en.user().Address + suffix, body }
 	}
 	devPath := func(state string, wipe bool, suffix string) func(en *env) (string, any) {
-		return func(en *env) (string, any) { return fmt.Sprintf("/devices/%d%s", en.device(state, wipe).ID, suffix), nil }
+		return func(en *env) (string, any) {
+			return fmt.Sprintf("/devices/%d%s", en.device(state, wipe).ID, suffix), nil
+		}
 	}
 	fixed := func(path string, body any) func(en *env) (string, any) {
 		return func(*env) (string, any) { return path, body }
