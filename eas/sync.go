@@ -82,6 +82,8 @@ type SyncOptions struct {
 	// not Clock); a round always sends at least one command when it has any. Zero:
 	// DefaultSyncBudget.
 	Budget time.Duration
+	// Limits gives the policy limits the server enforces (PolicyLimits); nil: none.
+	Limits LimitsSource
 }
 
 // Syncer serves Sync (MS-ASCMD 2.2.1.21) and GetItemEstimate (MS-ASCMD 2.2.1.9).
@@ -134,13 +136,14 @@ type Syncer struct {
 	st     SyncStore
 	now    func() time.Time
 	budget time.Duration
+	limits LimitsSource
 	seed   maphash.Seed
 	locks  [64]sync.Mutex
 }
 
 // NewSync returns the Sync and GetItemEstimate commands over opts.Store.
 func NewSync(opts SyncOptions) *Syncer {
-	s := &Syncer{st: opts.Store, now: opts.Clock, budget: opts.Budget, seed: maphash.MakeSeed()}
+	s := &Syncer{st: opts.Store, now: opts.Clock, budget: opts.Budget, limits: opts.Limits, seed: maphash.MakeSeed()}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -441,7 +444,22 @@ func (s *Syncer) prepare(ctx context.Context, r *Request, c *reqColl) (*round, e
 	if c.opts != nil {
 		rd.base.Opts = *c.opts
 	}
+	if rd.base.Opts, err = s.limit(ctx, r, rd.base.Opts); err != nil {
+		return nil, err
+	}
 	return rd, nil
+}
+
+// limit applies the user's policy limits to o (limitOptions).
+func (s *Syncer) limit(ctx context.Context, r *Request, o collOptions) (collOptions, error) {
+	if s.limits == nil {
+		return o, nil
+	}
+	l, err := s.limits(ctx, r.Account.ID)
+	if err != nil {
+		return o, err
+	}
+	return limitOptions(o, l), nil
 }
 
 // quiet reports whether a prepared round has nothing to say: no commands, no new key, no
@@ -632,6 +650,9 @@ func (s *Syncer) start(ctx context.Context, r *Request, rd *round, enc *wbxml.En
 		snap.Opts = *c.opts
 	} else {
 		snap.Opts.Conflict = 1
+	}
+	if snap.Opts, err = s.limit(ctx, r, snap.Opts); err != nil {
+		return err
 	}
 	snap.Filter = snap.Opts.FilterType
 	snap.Cutoff = s.now().Unix()

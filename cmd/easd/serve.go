@@ -118,7 +118,7 @@ func runServe(ctx context.Context, e *env, g *globals, args []string) error {
 		easSrv.Handle(c)
 	}
 	easSrv.Handle(eas.NewSettings(eas.SettingsOptions{Store: st, Devices: reg, Secrets: secrets}).Command())
-	for _, c := range eas.NewSync(eas.SyncOptions{Store: st}).Commands() {
+	for _, c := range eas.NewSync(eas.SyncOptions{Store: st, Limits: eas.PolicyLimits(st)}).Commands() {
 		easSrv.Handle(c)
 	}
 	ping := eas.NewPing(eas.PingOptions{Store: st, Hierarchy: hier})

@@ -1,0 +1,69 @@
+package eas
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/easd/easd/policy"
+	"github.com/easd/easd/store"
+)
+
+// LimitsSource gives the policy limits in force for a user: what the server enforces in
+// Sync whatever the device asks for (MS-ASPROV 2.2.2.31, 2.2.2.33–35: age filters and body
+// truncation; AllowHTMLEmail). PolicyLimits builds one over the store.
+type LimitsSource func(ctx context.Context, user store.UserID) (policy.Limits, error)
+
+// PolicyLimits returns the LimitsSource that reads the user's assigned (or the default)
+// policy from st.
+func PolicyLimits(st interface {
+	UserPolicy(ctx context.Context, user store.UserID) (store.PolicyRecord, error)
+}) LimitsSource {
+	return func(ctx context.Context, user store.UserID) (policy.Limits, error) {
+		rec, err := st.UserPolicy(ctx, user)
+		if err != nil {
+			return policy.Limits{}, fmt.Errorf("policy of user %d: %w", user, err)
+		}
+		p, err := policy.FromRecord(rec)
+		if err != nil {
+			return policy.Limits{}, fmt.Errorf("policy of user %d: %w", user, err)
+		}
+		return p.Limits(), nil
+	}
+}
+
+// limitOptions returns o as the policy lets the server serve it: the FilterType no wider than
+// the policy's age filter, body truncation no larger than its limits, and HTML bodies
+// turned into plain text when HTML mail is not allowed. The options the device asked for
+// stay in the snapshot only as limited, so a policy that tightens takes effect at the
+// device's next Sync (after the re-provisioning a policy change forces).
+func limitOptions(o collOptions, l policy.Limits) collOptions {
+	o.FilterType = l.EmailFilter(o.FilterType)
+	if len(o.Body.Prefs) == 0 {
+		return o
+	}
+	prefs := make([]BodyPreference, len(o.Body.Prefs))
+	copy(prefs, o.Body.Prefs)
+	for i := range prefs {
+		p := &prefs[i]
+		if p.Type == BodyHTML && !l.AllowHTMLEmail {
+			p.Type = BodyPlain
+		}
+		if p.Type != BodyPlain && p.Type != BodyHTML {
+			continue // MIME and RTF: MIME has its own limits, RTF is answered as HTML
+		}
+		requested := p.TruncationSize
+		if requested == 0 {
+			requested = -1 // 0 asks for the whole body
+		}
+		switch n := l.BodyTruncation(requested, p.Type == BodyHTML); {
+		case n < 0:
+			p.TruncationSize = 0
+		case n == 0:
+			p.TruncationSize = truncateAll
+		default:
+			p.TruncationSize = n
+		}
+	}
+	o.Body.Prefs = prefs
+	return o
+}
