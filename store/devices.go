@@ -475,12 +475,21 @@ func (s *Store) SetDeviceTrace(ctx context.Context, id PartnershipID, on bool) e
 	return nil
 }
 
-// RemoveDevice deletes a partnership and its traces. The device's next
-// request creates a new, unprovisioned one, so it must provision again.
+// RemoveDevice deletes a partnership with its traces and everything the
+// device held: its folder and collection sync states, Ping parameters and
+// recovery password. The device's next request creates a new, unprovisioned
+// partnership, so it must provision again and then sync from key 0, as after
+// removing a partnership in Exchange.
 func (s *Store) RemoveDevice(ctx context.Context, id PartnershipID) error {
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := tx.Exec(`DELETE FROM device_traces WHERE device = ?`, int64(id)).Error; err != nil {
 			return err
+		}
+		for _, table := range []string{"sync_states", "folder_sync_states", "ping_states", "device_passwords"} {
+			if err := tx.Exec(`DELETE FROM `+table+` WHERE (user_id, device_id) IN
+				(SELECT user_id, device_id FROM devices WHERE id = ?)`, int64(id)).Error; err != nil {
+				return err
+			}
 		}
 		res := tx.Exec(`DELETE FROM devices WHERE id = ?`, int64(id))
 		if res.Error != nil {
