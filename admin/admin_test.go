@@ -251,6 +251,16 @@ func endpointCases() []endpointCase {
 		}, 200, 200, "api.device.wipe-account"},
 		{"cancel wipe", "POST", devPath(a, true, "/cancel-wipe"), 200, 200, "api.device.wipe-cancel"},
 		{"remove device", "DELETE", devPath(a, false, ""), 204, 403, "api.device.remove"},
+		{"device history", "GET", devPath(q, false, "/history"), 200, 200, ""},
+		{"list rules", "GET", fixed("/rules", nil), 200, 403, ""},
+		{"add rule", "POST", func(en *env) (string, any) {
+			return "/rules", map[string]string{"field": "model", "match": "prefix", "pattern": fmt.Sprintf("NoSuchModel%d", en.seq.Add(1)), "action": "quarantined"}
+		}, 201, 403, "api.rule.add"},
+		{"remove rule", "DELETE", func(en *env) (string, any) {
+			r, err := en.reg.AddRule(en.t.Context(), store.DeviceRule{Field: store.RuleFieldOS, Match: store.RuleMatchExact, Pattern: fmt.Sprintf("NoSuchOS%d", en.seq.Add(1)), Action: store.AccessBlocked}, "setup")
+			require.NoError(en.t, err)
+			return fmt.Sprintf("/rules/%d", r.ID), nil
+		}, 204, 403, "api.rule.remove"},
 		{"list policies", "GET", fixed("/policies", nil), 200, 403, ""},
 		{"create policy", "POST", func(en *env) (string, any) {
 			return "/policies", map[string]any{"name": fmt.Sprintf("P%d", en.seq.Add(1)), "settings": map[string]any{"DevicePasswordEnabled": true}}

@@ -65,6 +65,11 @@ var routes = []route{
 	{http.MethodPost, "/devices/:id/wipe", anyRole, (*Service).wipeDevice},
 	{http.MethodPost, "/devices/:id/cancel-wipe", anyRole, (*Service).cancelWipe},
 	{http.MethodDelete, "/devices/:id", adminOnly, (*Service).removeDevice},
+	{http.MethodGet, "/devices/:id/history", anyRole, (*Service).deviceHistory},
+
+	{http.MethodGet, "/rules", adminOnly, (*Service).listRules},
+	{http.MethodPost, "/rules", adminOnly, (*Service).addRule},
+	{http.MethodDelete, "/rules/:id", adminOnly, (*Service).removeRule},
 
 	{http.MethodGet, "/policies", adminOnly, (*Service).listPolicies},
 	{http.MethodPost, "/policies", adminOnly, (*Service).createPolicy},
@@ -649,6 +654,88 @@ func (s *Service) listOutbound(c echo.Context) error {
 	return c.JSON(http.StatusOK, out)
 }
 
+func auditView(r store.AuditEntry) auditJSON {
+	return auditJSON{At: r.At.UTC(), Actor: r.Actor, Action: r.Action, Target: r.Target, Detail: r.Detail, RemoteAddr: r.RemoteAddr}
+}
+
+func (s *Service) deviceHistory(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	limit, err := queryInt(c, "limit")
+	if err != nil {
+		return err
+	}
+	if c.QueryParam("limit") != "" && limit == 0 {
+		return errInvalid(fmt.Sprintf("limit must be 1–%d", maxPageLimit))
+	}
+	rows, err := s.DeviceHistory(c.Request().Context(), store.PartnershipID(id), limit)
+	if err != nil {
+		return err
+	}
+	out := listJSON[auditJSON]{Items: make([]auditJSON, len(rows)), Total: len(rows)}
+	for i, r := range rows {
+		out.Items[i] = auditView(r)
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+type ruleJSON struct {
+	ID        int64     `json:"id"`
+	Field     string    `json:"field"`
+	Match     string    `json:"match"`
+	Pattern   string    `json:"pattern"`
+	Action    string    `json:"action"`
+	CreatedBy string    `json:"created_by"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+func ruleView(r store.DeviceRule) ruleJSON {
+	return ruleJSON{ID: int64(r.ID), Field: r.Field, Match: r.Match, Pattern: r.Pattern, Action: r.Action,
+		CreatedBy: r.CreatedBy, CreatedAt: r.CreatedAt.UTC()}
+}
+
+func (s *Service) listRules(c echo.Context) error {
+	rules, err := s.Rules(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	out := listJSON[ruleJSON]{Items: make([]ruleJSON, len(rules)), Total: len(rules)}
+	for i, r := range rules {
+		out.Items[i] = ruleView(r)
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+func (s *Service) addRule(c echo.Context) error {
+	var req struct {
+		Field   string `json:"field"`
+		Match   string `json:"match"`
+		Pattern string `json:"pattern"`
+		Action  string `json:"action"`
+	}
+	if err := bind(c, &req); err != nil {
+		return err
+	}
+	r, err := s.AddRule(c.Request().Context(), principal(c), store.DeviceRule{Field: req.Field, Match: req.Match, Pattern: req.Pattern, Action: req.Action})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, ruleView(r))
+}
+
+func (s *Service) removeRule(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	if err := s.RemoveRule(c.Request().Context(), principal(c), store.RuleID(id)); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
 func (s *Service) listAudit(c echo.Context) error {
 	f := store.AuditFilter{Actor: c.QueryParam("actor"), Action: c.QueryParam("action"), Target: c.QueryParam("target")}
 	var err error
@@ -670,7 +757,7 @@ func (s *Service) listAudit(c echo.Context) error {
 	}
 	out := listJSON[auditJSON]{Items: make([]auditJSON, len(rows)), Total: len(rows)}
 	for i, r := range rows {
-		out.Items[i] = auditJSON{At: r.At.UTC(), Actor: r.Actor, Action: r.Action, Target: r.Target, Detail: r.Detail, RemoteAddr: r.RemoteAddr}
+		out.Items[i] = auditView(r)
 	}
 	return c.JSON(http.StatusOK, out)
 }

@@ -39,8 +39,9 @@
 // Every change made through the API appends an audit row with the account,
 // the action, the target and the client address. Changes to users and
 // policies are audited here ("user.create", "policy.update", ...). Device
-// changes are audited by the devices registry itself (actor = account name,
-// no address); the API adds an "api.device.…" row with the address, so a
-// device change made here has two rows. Logins ("admin.login",
+// and rule changes are audited by the devices registry itself (actor =
+// account name, no address); the API adds an "api.device.…" or "api.rule.…"
+// row with the address, so such a change made here has two rows. A device's
+// history (GET /devices/{id}/history) is the audit rows naming it. Logins ("admin.login",
 // "admin.login-failed") are audited too.
 package admin

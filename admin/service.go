@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/netip"
 	"slices"
 	"strings"
@@ -493,4 +494,49 @@ func (s *Service) Audit(ctx context.Context, f store.AuditFilter) ([]store.Audit
 		return nil, errInvalid("since must be before until")
 	}
 	return s.st.Audit(ctx, f)
+}
+
+// DeviceHistory returns the audit rows about a partnership, newest first:
+// access decisions, wipe steps, removals (by the API, the CLI and the
+// registry, which all name it the same way).
+func (s *Service) DeviceHistory(ctx context.Context, id store.PartnershipID, limit int) ([]store.AuditEntry, error) {
+	d, err := s.reg.ByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return s.Audit(ctx, store.AuditFilter{Target: deviceTarget(d), Limit: limit})
+}
+
+// Rules lists the device access rules.
+func (s *Service) Rules(ctx context.Context) ([]store.DeviceRule, error) {
+	return s.reg.Rules(ctx)
+}
+
+// AddRule validates and stores a device access rule; it applies to each
+// device at its next request.
+func (s *Service) AddRule(ctx context.Context, p Principal, r store.DeviceRule) (store.DeviceRule, error) {
+	r.ID, r.CreatedBy, r.CreatedAt = 0, "", time.Time{}
+	if err := r.Valid(); err != nil {
+		// Valid's message names the field and the values it accepts.
+		msg := err.Error()
+		if _, rest, ok := strings.Cut(msg, store.ErrInvalidArgument.Error()+": "); ok {
+			msg = rest
+		}
+		return store.DeviceRule{}, &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: msg, Err: err}
+	}
+	nr, err := s.reg.AddRule(ctx, r, p.Name)
+	if err != nil {
+		return store.DeviceRule{}, err
+	}
+	s.audit(ctx, p, "api.rule.add", fmt.Sprint(nr.ID), fmt.Sprintf("%s %s %q → %s", nr.Field, nr.Match, nr.Pattern, nr.Action))
+	return nr, nil
+}
+
+// RemoveRule deletes a device access rule.
+func (s *Service) RemoveRule(ctx context.Context, p Principal, id store.RuleID) error {
+	if err := s.reg.RemoveRule(ctx, id, p.Name); err != nil {
+		return err
+	}
+	s.audit(ctx, p, "api.rule.remove", fmt.Sprint(id), "")
+	return nil
 }

@@ -67,6 +67,10 @@ func TestValidation(t *testing.T) {
 			{"duplicate policy", "POST", "/policies", map[string]any{"name": def.Name}, 409, CodeExists, ""},
 			{"rename policy", "PUT", fmt.Sprintf("/policies/%d", def.ID), map[string]any{"name": "Other"}, 400, CodeInvalid, "renamed"},
 			{"update unknown policy", "PUT", "/policies/99999", map[string]any{}, 404, CodeNotFound, ""},
+			{"bad rule field", "POST", "/rules", map[string]string{"field": "colour", "match": "exact", "pattern": "red", "action": "blocked"}, 400, CodeInvalid, "rule field"},
+			{"bad rule action", "POST", "/rules", map[string]string{"field": "os", "match": "exact", "pattern": "iOS", "action": "wipe"}, 400, CodeInvalid, "rule action"},
+			{"remove unknown rule", "DELETE", "/rules/99999", nil, 404, CodeNotFound, ""},
+			{"history of unknown device", "GET", "/devices/99999/history", nil, 404, CodeNotFound, ""},
 			{"audit since not a time", "GET", "/audit?since=yesterday", nil, 400, CodeInvalid, "since"},
 			{"audit since after until", "GET", "/audit?since=2026-01-02T00:00:00Z&until=2026-01-01T00:00:00Z", nil, 400, CodeInvalid, "before"},
 			{"audit limit", "GET", "/audit?limit=5000", nil, 400, CodeInvalid, "limit"},
@@ -164,5 +168,16 @@ func TestListsAndAudit(t *testing.T) {
 		assert.Equal(t, "127.0.0.1", rows.Items[0]["remote_addr"])
 		assert.Equal(t, "device.allowed", rows.Items[1]["action"], "the registry's own row")
 		assert.Equal(t, en.clk.Now().Format(time.RFC3339), rows.Items[0]["at"])
+
+		// The device's history has the setup's quarantine and the approval.
+		r = en.do(http.MethodGet, fmt.Sprintf("/devices/%d/history", ids[0]), desk, nil)
+		require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+		rows.Items = nil
+		require.NoError(t, json.Unmarshal(r.body, &rows))
+		var actions []any
+		for _, it := range rows.Items {
+			actions = append(actions, it["action"])
+		}
+		assert.Equal(t, []any{"api.device.allowed", "device.allowed", "device.quarantined"}, actions)
 	})
 }
