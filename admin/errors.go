@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -64,9 +65,9 @@ func apiError(err error) *Error {
 	if e, ok := errors.AsType[*Error](err); ok {
 		return e
 	}
-	if fe, ok := errors.AsType[*policy.FieldError](err); ok {
-		// A validation message written for people: "MinDevicePasswordLength: ...".
-		return &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: fe.Field + ": " + fe.Msg, Err: err}
+	if msgs := fieldErrors(err); len(msgs) > 0 {
+		// Validation messages written for people: "MinDevicePasswordLength: ...".
+		return &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: strings.Join(msgs, "; "), Err: err}
 	}
 	e := &Error{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "internal server error", Err: err}
 	switch {
@@ -88,6 +89,26 @@ func apiError(err error) *Error {
 		e.Status, e.Code, e.Message = http.StatusBadRequest, CodeInvalid, "invalid value"
 	}
 	return e
+}
+
+// fieldErrors returns "Field: message" of every *policy.FieldError in err's
+// tree (policy.Validate joins one per invalid field).
+func fieldErrors(err error) []string {
+	if fe, ok := err.(*policy.FieldError); ok {
+		return []string{fe.Field + ": " + fe.Msg}
+	}
+	var out []string
+	switch u := err.(type) {
+	case interface{ Unwrap() []error }:
+		for _, e := range u.Unwrap() {
+			out = append(out, fieldErrors(e)...)
+		}
+	case interface{ Unwrap() error }:
+		if e := u.Unwrap(); e != nil {
+			out = fieldErrors(e)
+		}
+	}
+	return out
 }
 
 // handleErrors is the error handler of the API group: it writes every error

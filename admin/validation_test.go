@@ -62,6 +62,7 @@ func TestValidation(t *testing.T) {
 			{"cancel without wipe", "POST", fmt.Sprintf("/devices/%d/cancel-wipe", idle.ID), nil, 409, CodeWipeState, ""},
 			{"wipe body not an object", "POST", fmt.Sprintf("/devices/%d/wipe", idle.ID), `true`, 400, CodeInvalid, ""},
 			{"invalid setting", "POST", "/policies", map[string]any{"name": "Bad", "settings": map[string]any{"MinDevicePasswordLength": 40}}, 400, CodeInvalid, "MinDevicePasswordLength"},
+			{"two invalid settings", "POST", "/policies", map[string]any{"name": "Bad", "settings": map[string]any{"MinDevicePasswordLength": 40, "MaxDevicePasswordFailedAttempts": 2}}, 400, CodeInvalid, "MaxDevicePasswordFailedAttempts: 2 is outside 4-16; MinDevicePasswordLength: 40 is outside 1-16"},
 			{"unknown setting", "POST", "/policies", map[string]any{"name": "Bad", "settings": map[string]any{"AllowTeleport": true}}, 400, CodeInvalid, "settings"},
 			{"policy without name", "POST", "/policies", map[string]any{"settings": map[string]any{}}, 400, CodeInvalid, "name"},
 			{"duplicate policy", "POST", "/policies", map[string]any{"name": def.Name}, 409, CodeExists, ""},
