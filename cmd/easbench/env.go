@@ -159,10 +159,33 @@ func (s *server) stop() error {
 	case err := <-s.done:
 		return err
 	case <-time.After(40 * time.Second):
+	}
+	// SIGQUIT makes the Go runtime print every goroutine's stack and exit: where it hangs.
+	s.cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-s.done:
+	case <-time.After(10 * time.Second):
 		s.cmd.Process.Kill()
 		<-s.done
-		return errors.New("easd did not stop on SIGTERM; killed")
 	}
+	return errors.New("easd did not stop within 40s of SIGTERM; sent SIGQUIT (goroutine dump in its log)")
+}
+
+// saveLog writes easd's output to a file in the temporary directory and returns its path
+// and its last lines.
+func (s *server) saveLog() (path, tail string) {
+	out := s.output()
+	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+	tail = strings.Join(lines[max(len(lines)-20, 0):], "\n")
+	f, err := os.CreateTemp("", "easbench-easd-*.log")
+	if err != nil {
+		return "", tail
+	}
+	defer f.Close()
+	if _, err := f.WriteString(out); err != nil {
+		return "", tail
+	}
+	return f.Name(), tail
 }
 
 type lockedWriter struct {

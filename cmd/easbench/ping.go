@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptrace"
@@ -375,20 +376,23 @@ func runPing(ctx context.Context, c common, cfg PingConfig) (*PingReport, error)
 			rep.Lost, rep.Duplicated, rep.Early, rep.Wrong, loadavg())
 		return nil
 	})
-	if err != nil || cfg.SkipBare {
-		return rep, err
+	if rep.Parked == 0 || cfg.SkipBare {
+		return rep, errors.Join(err, rep.check())
+	}
+	if err != nil {
+		fmt.Fprintf(c.Out, "%v\n(measuring the bare handler all the same)\n", err)
 	}
 	for _, plain := range []bool{false, true} {
-		bp, err := startBareProc(plain)
-		if err != nil {
-			return rep, err
+		bp, berr := startBareProc(plain)
+		if berr != nil {
+			return rep, errors.Join(err, berr)
 		}
-		cost, err := measureParked(ctx, cfg, bp.pid(), bp.URL, devs, bodies)
-		if serr := bp.stop(); serr != nil && err == nil {
-			err = fmt.Errorf("bare-server: %w", serr)
+		cost, berr := measureParked(ctx, cfg, bp.pid(), bp.URL, devs, bodies)
+		if serr := bp.stop(); serr != nil && berr == nil {
+			berr = fmt.Errorf("bare-server: %w", serr)
 		}
-		if err != nil {
-			return rep, err
+		if berr != nil {
+			return rep, errors.Join(err, berr)
 		}
 		name := "TLS"
 		if plain {
@@ -406,5 +410,13 @@ func runPing(ctx context.Context, c common, cfg PingConfig) (*PingReport, error)
 	estInuse := rep.Easd.InuseKB - (rep.BareTLS.InuseKB - rep.BarePlain.InuseKB)
 	fmt.Fprintf(c.Out, "plain HTTP behind a proxy (estimate: easd TLS minus the bare TLS overhead): VmRSS %.1f kB = %.2fx, heap+stack %.1f kB = %.2fx the bare plain handler\n",
 		estRSS, estRSS/rep.BarePlain.RSSKB, estInuse, estInuse/rep.BarePlain.InuseKB)
-	return rep, nil
+	return rep, errors.Join(err, rep.check())
+}
+
+// check fails when a Ping was lost, answered twice, early or wrongly.
+func (r *PingReport) check() error {
+	if r.Lost+r.Duplicated+r.Early+r.Wrong > 0 {
+		return fmt.Errorf("pings: %d lost, %d answered twice, %d early, %d wrong", r.Lost, r.Duplicated, r.Early, r.Wrong)
+	}
+	return nil
 }

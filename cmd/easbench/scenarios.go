@@ -37,7 +37,8 @@ func withServer(ctx context.Context, c common, fn func(s *server) error) error {
 		err = fmt.Errorf("stop easd: %w", serr)
 	}
 	if err != nil || exited {
-		err = fmt.Errorf("%w\neasd output (exited early: %v):\n%s", err, exited, s.output())
+		path, tail := s.saveLog()
+		err = fmt.Errorf("%w\neasd exited early: %v; its log is in %s, ending:\n%s", err, exited, path, tail)
 	}
 	return err
 }
