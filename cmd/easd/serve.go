@@ -14,12 +14,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/easd/easd/admin"
 	"github.com/easd/easd/autodiscover"
 	"github.com/easd/easd/devices"
 	"github.com/easd/easd/eas"
 	"github.com/easd/easd/internal/httpd"
 	"github.com/easd/easd/internal/loginlimit"
 	"github.com/easd/easd/internal/tlscert"
+	"github.com/easd/easd/policy"
 	"github.com/easd/easd/store"
 	"github.com/easd/easd/submission"
 )
@@ -37,6 +39,7 @@ func runServe(ctx context.Context, e *env, g *globals, args []string) error {
 	defaultAccess := fs.String("default-access", store.AccessAllowed, "access of a device no list or rule decides: allowed, quarantined or blocked")
 	var adminNotify listFlag
 	fs.Var(&adminNotify, "admin-notify", "`address` that is told when a device is quarantined (repeatable)")
+	adminIdle := fs.Duration("admin-session-idle", 0, "dashboard and admin API inactivity `timeout`, 5m to 8h (0: 6h); sessions also end 8h after login")
 	redirects := mapFlag{}
 	fs.Var(redirects, "autodiscover-redirect", "`from=to`: Autodiscover sends addresses @from to the server of domain to (repeatable)")
 	pos, err := parseArgs(fs, args)
@@ -129,6 +132,20 @@ func runServe(ctx context.Context, e *env, g *globals, args []string) error {
 		easSrv.Handle(c)
 	}
 	easSrv.Register(srv.Echo)
+
+	adminKey, adminPrev, err := loadAdminKeys(g.data, e.getenv)
+	if err != nil {
+		return err
+	}
+	adminSvc, err := admin.New(admin.Options{
+		Store: st, Devices: reg, Policies: policy.NewManager(st),
+		SigningKey: adminKey, PreviousKeys: adminPrev,
+		Guard: guard, InactivityTimeout: *adminIdle, Logger: log,
+	})
+	if err != nil {
+		return usagef("%v", err)
+	}
+	adminSvc.Register(srv.Echo)
 	autodiscover.New(autodiscover.Options{
 		Hostname:     *hostname,
 		Port:         port,
