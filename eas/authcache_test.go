@@ -104,3 +104,38 @@ func TestCredentialCacheOff(t *testing.T) {
 	assert.Equal(t, 3, calls)
 	assert.Zero(t, lookups)
 }
+
+// slowAuth holds every password check until release is closed.
+type slowAuth struct {
+	*lookupAuth
+	release chan struct{}
+}
+
+func (a *slowAuth) Authenticate(ctx context.Context, addr, password string) (store.User, error) {
+	<-a.release
+	return a.lookupAuth.Authenticate(ctx, addr, password)
+}
+
+// A reconnect storm of one user's devices costs one password check, not one per request.
+func TestConcurrentLoginsShareOneCheck(t *testing.T) {
+	t.Parallel()
+	auth := &slowAuth{lookupAuth: &lookupAuth{fakeAuth: newFakeAuth()}, release: make(chan struct{})}
+	env := newEnv(t, auth, func(o *eas.Options) { o.CredentialTTL = time.Minute })
+
+	const n = 10
+	codes := make(chan int, n)
+	for range n {
+		go func() {
+			resp := folderSync(t, env.client("alice@example.com"), "0")
+			codes <- resp.StatusCode
+		}()
+	}
+	// Give the requests time to reach the check; one that arrives later finds the cache.
+	time.Sleep(300 * time.Millisecond)
+	close(auth.release)
+	for range n {
+		assert.Equal(t, http.StatusOK, <-codes)
+	}
+	calls, _ := auth.counts()
+	assert.Equal(t, 1, calls, "one argon2id run for the whole storm")
+}

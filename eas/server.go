@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/easd/easd/internal/loginlimit"
 	"github.com/easd/easd/store"
@@ -174,7 +175,9 @@ type Server struct {
 	gzips   sync.Pool  // *gzipBuf
 	lookup  UserLookup // nil: no credential cache
 	creds   *credCache
-	guard   LoginGuard
+	// verifying shares concurrent password checks of the same credentials (verify).
+	verifying singleflight.Group
+	guard     LoginGuard
 
 	commands [256]*Command
 
@@ -707,7 +710,7 @@ func (s *Server) authenticate(c echo.Context, log *slog.Logger) (store.User, int
 		}
 	}
 	if mapped && !cached {
-		u, err = s.auth.Authenticate(req.Context(), addr, pass)
+		u, err = s.verify(req.Context(), addr, pass)
 		if s.creds != nil && (err == nil || errors.Is(err, store.ErrUserDisabled)) {
 			s.creds.add(addr, pass, u.PasswordStamp)
 		}
@@ -726,6 +729,23 @@ func (s *Server) authenticate(c echo.Context, log *slog.Logger) (store.User, int
 		return store.User{}, http.StatusServiceUnavailable
 	}
 	return u, 0
+}
+
+// verify checks a password with the Authenticator. Concurrent checks of the same address and
+// password share one run: a user's phone, tablet and laptop that connect at once (after a
+// restart, a network change, or the credential cache expiring) cost one memory-hard hash, not
+// one each, which otherwise turns a reconnect storm into a CPU and memory storm. The shared
+// run is not cancelled with the first request that started it.
+func (s *Server) verify(ctx context.Context, addr, pass string) (store.User, error) {
+	if s.creds == nil {
+		return s.auth.Authenticate(ctx, addr, pass)
+	}
+	sum := s.creds.sum(addr, pass) // the flight key holds no password
+	v, err, _ := s.verifying.Do(string(sum[:]), func() (any, error) {
+		return s.auth.Authenticate(context.WithoutCancel(ctx), addr, pass)
+	})
+	u, _ := v.(store.User)
+	return u, err
 }
 
 // loginAddress maps a Basic user name to an account address: user@domain as is;
