@@ -196,6 +196,15 @@ func waitPing(t *testing.T, ch <-chan pingResult, within time.Duration) pingResu
 	}
 }
 
+// wakeWait is how long a test waits for a Ping answer that must come from a wake-up, not from
+// its 90 s heartbeat: generous, because these tests check that the answer comes and what it
+// says, not how fast (easbench measures wake latency), and the race detector on a loaded
+// machine is slow. notHeartbeat bounds an answer that must not be the heartbeat's.
+const (
+	wakeWait     = 15 * time.Second
+	notHeartbeat = 30 * time.Second
+)
+
 var testMessage = []byte("From: Bob <bob@example.org>\r\nTo: alice@example.com\r\nSubject: hello\r\nMessage-ID: <m1@example.org>\r\nDate: Fri, 27 Nov 2026 10:00:00 +0000\r\n\r\nHello Alice.\r\n")
 
 func TestPingWakesOnDelivery(t *testing.T) {
@@ -211,15 +220,15 @@ func TestPingWakesOnDelivery(t *testing.T) {
 		start := time.Now()
 		_, err := st.Deliver(t.Context(), env.user.Address, testMessage)
 		require.NoError(t, err)
-		r := waitPing(t, ch, time.Second)
-		assert.Less(t, time.Since(start), time.Second)
+		r := waitPing(t, ch, wakeWait)
+		t.Logf("woken %s after the delivery", time.Since(start))
 		assert.Equal(t, pingResult{Status: 2, Folders: []string{fmt.Sprint(inbox)}}, r)
 
 		// The parameters were cached: an empty Ping watches the same folders.
 		ch = asyncPing(t, env, c, nil)
 		_, err = st.Deliver(t.Context(), env.user.Address, testMessage)
 		require.NoError(t, err)
-		assert.Equal(t, pingResult{Status: 2, Folders: []string{fmt.Sprint(inbox)}}, waitPing(t, ch, time.Second))
+		assert.Equal(t, pingResult{Status: 2, Folders: []string{fmt.Sprint(inbox)}}, waitPing(t, ch, wakeWait))
 
 		// A change in a folder nobody watches does not answer; the heartbeat does.
 		ch = asyncPing(t, env, c, pingBody(t, 1, sent))
@@ -266,7 +275,7 @@ func TestPingSyncBaseline(t *testing.T) {
 	require.NoError(t, err)
 	start := time.Now()
 	assert.Equal(t, pingResult{Status: 2, Folders: []string{fmt.Sprint(inbox)}}, mustPing(t, c, pingBody(t, 90, inbox)))
-	assert.Less(t, time.Since(start), time.Second)
+	assert.Less(t, time.Since(start), notHeartbeat, "answered at once, not at the 90 s heartbeat")
 	// After the Sync that fetches it, the Ping waits again.
 	syncKey(t, c, inbox, key)
 	assert.Equal(t, pingResult{Status: 1}, mustPing(t, c, pingBody(t, 1, inbox)))
@@ -290,7 +299,7 @@ func TestPingWakesOnOtherProcess(t *testing.T) {
 		start := time.Now()
 		_, err := other.Deliver(t.Context(), env.user.Address, testMessage)
 		require.NoError(t, err)
-		r := waitPing(t, ch, time.Second)
+		r := waitPing(t, ch, wakeWait)
 		t.Logf("woken %s after the other process's delivery", time.Since(start))
 		assert.Equal(t, pingResult{Status: 2, Folders: []string{fmt.Sprint(inbox)}}, r)
 	})
@@ -306,7 +315,7 @@ func TestPingSupersededAndShutdown(t *testing.T) {
 
 	first := asyncPing(t, env, c, pingBody(t, 90, inbox))
 	second := asyncPingN(t, env, c, pingBody(t, 90, inbox), 1)
-	assert.Equal(t, pingResult{Status: 1}, waitPing(t, first, time.Second), "the older Ping answers 1")
+	assert.Equal(t, pingResult{Status: 1}, waitPing(t, first, wakeWait), "the older Ping answers 1")
 	assert.Equal(t, 1, env.ping.Waiting())
 	select {
 	case r := <-second:
@@ -322,8 +331,8 @@ func TestPingSupersededAndShutdown(t *testing.T) {
 
 	// Cancelling the request contexts (server stopping) answers 1 at once.
 	env.cancel()
-	assert.Equal(t, pingResult{Status: 1}, waitPing(t, second, time.Second))
-	assert.Equal(t, pingResult{Status: 1}, waitPing(t, third, time.Second))
+	assert.Equal(t, pingResult{Status: 1}, waitPing(t, second, wakeWait))
+	assert.Equal(t, pingResult{Status: 1}, waitPing(t, third, wakeWait))
 }
 
 func TestPingClose(t *testing.T) {
@@ -335,11 +344,11 @@ func TestPingClose(t *testing.T) {
 	inbox := env.folderID(t, store.FolderInbox)
 	ch := asyncPing(t, env, c, pingBody(t, 90, inbox))
 	env.ping.Close()
-	assert.Equal(t, pingResult{Status: 1}, waitPing(t, ch, time.Second))
+	assert.Equal(t, pingResult{Status: 1}, waitPing(t, ch, wakeWait))
 	assert.Equal(t, 0, env.ping.Waiting())
 	start := time.Now()
 	assert.Equal(t, pingResult{Status: 1}, mustPing(t, c, pingBody(t, 90, inbox)), "after Close a Ping answers 1 at once")
-	assert.Less(t, time.Since(start), time.Second)
+	assert.Less(t, time.Since(start), notHeartbeat, "answered at once, not at the 90 s heartbeat")
 }
 
 func TestPingStatuses(t *testing.T) {
@@ -379,7 +388,7 @@ func TestPingStatuses(t *testing.T) {
 	ch := asyncPing(t, env, c, pingBody(t, 90, inbox))
 	_, err = st.CreateFolder(t.Context(), env.user.Mailbox, 0, "Later", store.FolderUserMail)
 	require.NoError(t, err)
-	assert.Equal(t, pingResult{Status: 7}, waitPing(t, ch, time.Second))
+	assert.Equal(t, pingResult{Status: 7}, waitPing(t, ch, wakeWait))
 	// 4: not a Ping.
 	assert.Equal(t, pingResult{Status: 4}, mustPing(t, c, xmlBody(t, `<Folders xmlns="Ping"/>`)))
 	assert.Equal(t, pingResult{Status: 4}, mustPing(t, c, xmlBody(t, `<Ping xmlns="Ping"><Folders/></Ping>`)))
