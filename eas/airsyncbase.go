@@ -103,15 +103,12 @@ func readBodyPreference(dec *wbxml.Decoder, tok wbxml.Token) (BodyPreference, er
 		return p, fmt.Errorf("empty BodyPreference: %w", errBadOption)
 	}
 	for {
-		t, err := dec.Next()
+		t, more, err := dec.Child()
 		if err != nil {
 			return p, err
 		}
-		if t.Kind == wbxml.KindEnd {
+		if !more {
 			break
-		}
-		if t.Kind != wbxml.KindStart {
-			continue
 		}
 		switch t.Tag {
 		case wbxml.AirSyncBaseType:
@@ -171,15 +168,12 @@ func readBodyPreferences(dec *wbxml.Decoder) ([]BodyPreference, error) {
 func readBodyOptions(dec *wbxml.Decoder) (bodyOptions, error) {
 	var o bodyOptions
 	for {
-		t, err := dec.Next()
+		t, more, err := dec.Child()
 		if err != nil {
 			return o, err
 		}
-		if t.Kind == wbxml.KindEnd {
+		if !more {
 			return o, nil
-		}
-		if t.Kind != wbxml.KindStart {
-			continue
 		}
 		ok, err := o.readBodyOption(dec, t)
 		if err != nil {

@@ -138,11 +138,11 @@ func readEstimateRequest(dec *wbxml.Decoder) ([]estimateColl, error) {
 	var c *estimateColl
 	depthColl := -1
 	for {
-		t, err := dec.Next()
+		t, more, err := dec.Child()
 		if err != nil {
 			return nil, err
 		}
-		if t.Kind == wbxml.KindEnd {
+		if !more {
 			if dec.Depth() == 0 {
 				return out, nil
 			}
@@ -150,9 +150,6 @@ func readEstimateRequest(dec *wbxml.Decoder) ([]estimateColl, error) {
 				out = append(out, *c)
 				c = nil
 			}
-			continue
-		}
-		if t.Kind != wbxml.KindStart {
 			continue
 		}
 		switch t.Tag {

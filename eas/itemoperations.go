@@ -227,15 +227,12 @@ func readItemOp(dec *wbxml.Decoder, op *itemOp) error {
 func readItemOpOptions(dec *wbxml.Decoder, op *itemOp) error {
 	var bad error
 	for {
-		tok, err := dec.Next()
+		tok, more, err := dec.Child()
 		if err != nil {
 			return err
 		}
-		if tok.Kind == wbxml.KindEnd {
+		if !more {
 			return bad
-		}
-		if tok.Kind != wbxml.KindStart {
-			continue
 		}
 		switch tok.Tag {
 		case wbxml.ItemOperationsRange:

@@ -26,15 +26,12 @@ func readSyncRequest(dec *wbxml.Decoder) (*syncRequest, error) {
 		return req, nil
 	}
 	for {
-		t, err := dec.Next()
+		t, more, err := dec.Child()
 		if err != nil {
 			return nil, err
 		}
-		if t.Kind == wbxml.KindEnd {
+		if !more {
 			break
-		}
-		if t.Kind != wbxml.KindStart {
-			continue
 		}
 		switch t.Tag {
 		case wbxml.AirSyncCollections:
@@ -42,15 +39,12 @@ func readSyncRequest(dec *wbxml.Decoder) (*syncRequest, error) {
 				continue
 			}
 			for {
-				ct, err := dec.Next()
+				ct, more, err := dec.Child()
 				if err != nil {
 					return nil, err
 				}
-				if ct.Kind == wbxml.KindEnd {
+				if !more {
 					break
-				}
-				if ct.Kind != wbxml.KindStart {
-					continue
 				}
 				if ct.Tag != wbxml.AirSyncCollection {
 					if err := dec.Skip(); err != nil {
@@ -114,15 +108,12 @@ func readCollection(dec *wbxml.Decoder, tok wbxml.Token) (*reqColl, error) {
 		return c, nil
 	}
 	for {
-		t, err := dec.Next()
+		t, more, err := dec.Child()
 		if err != nil {
 			return nil, err
 		}
-		if t.Kind == wbxml.KindEnd {
+		if !more {
 			break
-		}
-		if t.Kind != wbxml.KindStart {
-			continue
 		}
 		switch t.Tag {
 		case wbxml.AirSyncSyncKey:
@@ -190,15 +181,12 @@ func readSyncOptions(dec *wbxml.Decoder, tok wbxml.Token) (collOptions, string, 
 		return o, "", nil
 	}
 	for {
-		t, err := dec.Next()
+		t, more, err := dec.Child()
 		if err != nil {
 			return o, "", err
 		}
-		if t.Kind == wbxml.KindEnd {
+		if !more {
 			return o, class, nil
-		}
-		if t.Kind != wbxml.KindStart {
-			continue
 		}
 		if ok, err := o.Body.readBodyOption(dec, t); err != nil {
 			return o, "", err
@@ -240,15 +228,12 @@ func readSyncOptions(dec *wbxml.Decoder, tok wbxml.Token) (collOptions, string, 
 func readCommands(dec *wbxml.Decoder) ([]clientCmd, error) {
 	var cmds []clientCmd
 	for {
-		t, err := dec.Next()
+		t, more, err := dec.Child()
 		if err != nil {
 			return nil, err
 		}
-		if t.Kind == wbxml.KindEnd {
+		if !more {
 			return cmds, nil
-		}
-		if t.Kind != wbxml.KindStart {
-			continue
 		}
 		var c clientCmd
 		switch t.Tag {
@@ -271,15 +256,12 @@ func readCommands(dec *wbxml.Decoder) ([]clientCmd, error) {
 			continue
 		}
 		for {
-			ct, err := dec.Next()
+			ct, more, err := dec.Child()
 			if err != nil {
 				return nil, err
 			}
-			if ct.Kind == wbxml.KindEnd {
+			if !more {
 				break
-			}
-			if ct.Kind != wbxml.KindStart {
-				continue
 			}
 			switch ct.Tag {
 			case wbxml.AirSyncClientId:
@@ -324,15 +306,12 @@ type emailChange struct {
 func readEmailChange(dec *wbxml.Decoder) (emailChange, error) {
 	var ch emailChange
 	for {
-		t, err := dec.Next()
+		t, more, err := dec.Child()
 		if err != nil {
 			return ch, err
 		}
-		if t.Kind == wbxml.KindEnd {
+		if !more {
 			return ch, nil
-		}
-		if t.Kind != wbxml.KindStart {
-			continue
 		}
 		switch t.Tag {
 		case wbxml.EmailRead:
@@ -348,15 +327,12 @@ func readEmailChange(dec *wbxml.Decoder) (emailChange, error) {
 			v := false
 			if t.Content {
 				for {
-					ft, err := dec.Next()
+					ft, more, err := dec.Child()
 					if err != nil {
 						return ch, err
 					}
-					if ft.Kind == wbxml.KindEnd {
+					if !more {
 						break
-					}
-					if ft.Kind != wbxml.KindStart {
-						continue
 					}
 					if ft.Tag == wbxml.EmailStatus {
 						n, err := dec.Int()
@@ -374,15 +350,12 @@ func readEmailChange(dec *wbxml.Decoder) (emailChange, error) {
 			cats := []string{}
 			if t.Content {
 				for {
-					ct, err := dec.Next()
+					ct, more, err := dec.Child()
 					if err != nil {
 						return ch, err
 					}
-					if ct.Kind == wbxml.KindEnd {
+					if !more {
 						break
-					}
-					if ct.Kind != wbxml.KindStart {
-						continue
 					}
 					if ct.Tag == wbxml.EmailCategory {
 						s, err := dec.String()
@@ -416,15 +389,12 @@ type draftEmail struct {
 func readDraft(dec *wbxml.Decoder) (draftEmail, error) {
 	d := draftEmail{importance: 1, bodyType: 1, seen: true}
 	for {
-		t, err := dec.Next()
+		t, more, err := dec.Child()
 		if err != nil {
 			return d, err
 		}
-		if t.Kind == wbxml.KindEnd {
+		if !more {
 			return d, nil
-		}
-		if t.Kind != wbxml.KindStart {
-			continue
 		}
 		switch t.Tag {
 		case wbxml.EmailTo:
@@ -442,15 +412,12 @@ func readDraft(dec *wbxml.Decoder) (draftEmail, error) {
 				continue
 			}
 			for {
-				bt, err := dec.Next()
+				bt, more, err := dec.Child()
 				if err != nil {
 					return d, err
 				}
-				if bt.Kind == wbxml.KindEnd {
+				if !more {
 					break
-				}
-				if bt.Kind != wbxml.KindStart {
-					continue
 				}
 				switch bt.Tag {
 				case wbxml.AirSyncBaseType:

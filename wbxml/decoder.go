@@ -459,6 +459,35 @@ func (d *Decoder) header() error {
 	return nil
 }
 
+// Child returns the start tag of the next child of the element being read, skipping any text
+// between children, or more == false with the element's End token when it has no more
+// children. Handlers walk an element with it:
+//
+//	for {
+//		t, more, err := dec.Child()
+//		if err != nil {
+//			return err
+//		}
+//		if !more {
+//			break
+//		}
+//		switch t.Tag { … }
+//	}
+func (d *Decoder) Child() (tok Token, more bool, err error) {
+	for {
+		tok, err = d.Next()
+		if err != nil {
+			return Token{}, false, err
+		}
+		switch tok.Kind {
+		case KindStart:
+			return tok, true, nil
+		case KindEnd:
+			return tok, false, nil
+		}
+	}
+}
+
 // Skip skips the element whose KindStart Next just returned, up to and including its End.
 // For an element without content it does nothing.
 func (d *Decoder) Skip() error {
