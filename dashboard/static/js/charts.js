@@ -1,0 +1,128 @@
+// SVG charts for the overview: a donut, horizontal bars and columns. Each
+// chart is a <figure> with a caption, the drawing (role="img" with a text
+// summary), visible text labels and values, and the same data as a table
+// under "Show as table" for screen readers and for copying.
+
+import { h } from './dom.js';
+
+const NS = 'http://www.w3.org/2000/svg';
+
+function s(tag, attrs, ...children) {
+  const el = document.createElementNS(NS, tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v !== undefined && v !== null) el.setAttribute(k, String(v));
+  }
+  for (const c of children) {
+    if (c === null || c === undefined) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+// A palette that keeps 3:1 contrast against white for graphics (WCAG 1.4.11).
+export const palette = ['#2563eb', '#d97706', '#059669', '#9333ea', '#dc2626', '#0891b2', '#4d7c0f', '#be185d', '#475569', '#7c2d12'];
+
+// Colours that mean something wherever device states are shown.
+export const stateColours = { allowed: '#15803d', quarantined: '#b45309', blocked: '#b91c1c' };
+
+function colour(d, i) { return d.colour || palette[i % palette.length]; }
+
+function dataTable(caption, rows, headings) {
+  return h('details', { class: 'chart-table' },
+    h('summary', {}, 'Show as table'),
+    h('table', {},
+      h('caption', { class: 'sr-only' }, caption),
+      h('thead', {}, h('tr', {}, headings.map((t) => h('th', { scope: 'col' }, t)))),
+      h('tbody', {}, rows.map((r) => h('tr', {}, h('th', { scope: 'row' }, r.label), h('td', { class: 'num' }, r.value.toLocaleString()))))));
+}
+
+function summary(rows) {
+  return rows.map((r) => `${r.label}: ${r.value}`).join(', ');
+}
+
+function figure(title, drawing, legend, rows, headings, empty) {
+  if (rows.length === 0 || rows.every((r) => r.value === 0)) {
+    return h('figure', { class: 'chart' }, h('figcaption', {}, title), h('p', { class: 'muted chart-empty' }, empty || 'No data yet.'));
+  }
+  return h('figure', { class: 'chart' }, h('figcaption', {}, title), drawing, legend, dataTable(title, rows, headings));
+}
+
+/**
+ * donut draws parts of a whole: rows [{label, value, colour?}]. The total
+ * sits in the middle; the legend gives each label, count and share.
+ */
+export function donut(title, rows, { headings = ['Label', 'Count'], unit = '', empty, onPick } = {}) {
+  const total = rows.reduce((a, r) => a + r.value, 0);
+  const r = 60, w = 22, c = 2 * Math.PI * r;
+  const svg = s('svg', { viewBox: '0 0 160 160', width: 160, height: 160, role: 'img', 'aria-label': `${title}: ${summary(rows)}` });
+  svg.append(s('circle', { cx: 80, cy: 80, r, fill: 'none', stroke: '#e5e7eb', 'stroke-width': w }));
+  let at = 0;
+  rows.forEach((row, i) => {
+    if (row.value <= 0) return;
+    const len = (row.value / total) * c;
+    svg.append(s('circle', {
+      cx: 80, cy: 80, r, fill: 'none', stroke: colour(row, i), 'stroke-width': w,
+      'stroke-dasharray': `${len} ${c - len}`, 'stroke-dashoffset': -at, transform: 'rotate(-90 80 80)',
+    }, s('title', {}, `${row.label}: ${row.value}`)));
+    at += len;
+  });
+  svg.append(s('text', { x: 80, y: 78, 'text-anchor': 'middle', class: 'donut-total' }, total.toLocaleString()));
+  svg.append(s('text', { x: 80, y: 98, 'text-anchor': 'middle', class: 'donut-unit' }, unit));
+  const legend = h('ul', { class: 'legend' }, rows.map((row, i) => {
+    const pct = total ? Math.round((row.value / total) * 100) : 0;
+    const swatch = s('svg', { width: 12, height: 12, 'aria-hidden': 'true', class: 'swatch' }, s('rect', { width: 12, height: 12, rx: 2, fill: colour(row, i) }));
+    const label = onPick ? h('a', { href: onPick(row) }, row.label) : h('span', {}, row.label);
+    return h('li', {}, swatch, label, h('span', { class: 'legend-value' }, `${row.value.toLocaleString()} (${pct} %)`));
+  }));
+  return figure(title, h('div', { class: 'donut' }, svg), legend, rows, headings, empty);
+}
+
+/** bars draws one horizontal bar per row, longest first, labels left and values right. */
+export function bars(title, rows, { headings = ['Label', 'Count'], empty, max = 8 } = {}) {
+  let list = [...rows].sort((a, b) => b.value - a.value);
+  if (list.length > max) {
+    const rest = list.slice(max - 1).reduce((a, r) => a + r.value, 0);
+    list = [...list.slice(0, max - 1), { label: 'Other', value: rest }];
+  }
+  const top = Math.max(1, ...list.map((r) => r.value));
+  const rowH = 28, labelW = 150, barW = 220, valueW = 56;
+  const width = labelW + barW + valueW;
+  const svg = s('svg', { viewBox: `0 0 ${width} ${list.length * rowH}`, width: '100%', role: 'img', 'aria-label': `${title}: ${summary(list)}`, class: 'bars', preserveAspectRatio: 'xMinYMin meet' });
+  list.forEach((row, i) => {
+    const y = i * rowH;
+    const len = Math.max(2, (row.value / top) * barW);
+    const label = row.label.length > 22 ? row.label.slice(0, 21) + '…' : row.label;
+    svg.append(s('text', { x: labelW - 8, y: y + 18, 'text-anchor': 'end', class: 'bar-label' }, label, s('title', {}, row.label)));
+    svg.append(s('rect', { x: labelW, y: y + 5, width: len, height: rowH - 10, rx: 3, fill: colour(row, i) }));
+    svg.append(s('text', { x: labelW + len + 6, y: y + 18, class: 'bar-value' }, row.value.toLocaleString()));
+  });
+  return figure(title, svg, null, rows.length ? list : rows, headings, empty);
+}
+
+/**
+ * columns draws a time series, one column per row (label: the hour). Axis
+ * labels every few columns; the highest value is marked on the y axis.
+ */
+export function columns(title, rows, { headings = ['Hour', 'Requests'], empty } = {}) {
+  const top = Math.max(1, ...rows.map((r) => r.value));
+  const n = Math.max(1, rows.length);
+  const left = 44, bottom = 24, height = 180, plotH = height - bottom - 8, width = 640;
+  const colW = (width - left) / n;
+  const svg = s('svg', { viewBox: `0 0 ${width} ${height}`, width: '100%', role: 'img', 'aria-label': `${title}: ${summary(rows)}`, class: 'columns', preserveAspectRatio: 'xMinYMin meet' });
+  for (const f of [0, 0.5, 1]) {
+    const y = 8 + plotH - f * plotH;
+    svg.append(s('line', { x1: left, x2: width, y1: y, y2: y, class: 'gridline' }));
+    svg.append(s('text', { x: left - 6, y: y + 4, 'text-anchor': 'end', class: 'axis' }, Math.round(top * f).toLocaleString()));
+  }
+  const every = Math.ceil(n / 8);
+  rows.forEach((row, i) => {
+    const hgt = (row.value / top) * plotH;
+    const x = left + i * colW + 2;
+    svg.append(s('rect', { x, y: 8 + plotH - hgt, width: Math.max(1, colW - 4), height: hgt, rx: 2, fill: palette[0] },
+      s('title', {}, `${row.label}: ${row.value}`)));
+    if (i % every === 0 || i === n - 1) {
+      svg.append(s('text', { x: x + (colW - 4) / 2, y: height - 6, 'text-anchor': 'middle', class: 'axis' }, row.label));
+    }
+  });
+  return figure(title, svg, null, rows, headings, empty);
+}
