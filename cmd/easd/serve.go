@@ -14,16 +14,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/easd/easd/admin"
-	"github.com/easd/easd/autodiscover"
-	"github.com/easd/easd/devices"
-	"github.com/easd/easd/eas"
-	"github.com/easd/easd/internal/httpd"
-	"github.com/easd/easd/internal/loginlimit"
+	"github.com/easd/easd/internal/app"
 	"github.com/easd/easd/internal/tlscert"
-	"github.com/easd/easd/policy"
 	"github.com/easd/easd/store"
-	"github.com/easd/easd/submission"
 )
 
 func runServe(ctx context.Context, e *env, g *globals, args []string) error {
@@ -86,84 +79,44 @@ func runServe(ctx context.Context, e *env, g *globals, args []string) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 
-	srv := httpd.New(httpd.Options{Logger: log, Health: st.Ping})
 	port := *publicPort
 	if port == 0 {
 		port = ln.Addr().(*net.TCPAddr).Port
 	}
-	// One throttle for every front-end that checks passwords.
-	guard := loginlimit.New(loginlimit.Options{})
 	secretKey, err := loadSecretKey(g.data, e.getenv)
 	if err != nil {
 		return err
 	}
-	secrets, err := store.NewSecretBox(secretKey)
-	if err != nil {
-		return err
-	}
-	reg := devices.New(st, devices.Options{
-		Logger:          log,
-		MaxDevices:      *maxDevices,
-		DefaultAccess:   *defaultAccess,
-		AdminRecipients: adminNotify,
-	})
-	easSrv := eas.New(eas.Options{
-		Logger:        log,
-		Auth:          st,
-		DefaultDomain: *defaultDomain,
-		Guard:         guard,
-		Gate:          eas.NewGate(reg, st, eas.GateOptions{}),
-		Tracer:        eas.NewTraceRecorder(reg, st, eas.TraceOptions{Logger: log}),
-	})
-	easSrv.Handle(eas.ProvisionCommand(reg, st))
-	hier := eas.NewHierarchy(eas.HierarchyOptions{Store: st})
-	for _, c := range hier.Commands() {
-		easSrv.Handle(c)
-	}
-	easSrv.Handle(eas.NewSettings(eas.SettingsOptions{Store: st, Devices: reg, Secrets: secrets}).Command())
-	for _, c := range eas.NewSync(eas.SyncOptions{Store: st, Limits: eas.PolicyLimits(st)}).Commands() {
-		easSrv.Handle(c)
-	}
-	ping := eas.NewPing(eas.PingOptions{Store: st, Hierarchy: hier})
-	easSrv.Handle(ping.Command())
-	context.AfterFunc(ctx, ping.Close) // waiting Pings answer 1 at once on shutdown
-	sub := submission.New(submission.Options{Store: st, Logger: log})
-	for _, c := range eas.NewMail(eas.MailOptions{Store: st, Submitter: sub}).Commands() {
-		easSrv.Handle(c)
-	}
-	easSrv.Register(srv.Echo)
-
 	adminKey, adminPrev, err := loadAdminKeys(g.data, e.getenv)
 	if err != nil {
 		return err
 	}
-	adminSvc, err := admin.New(admin.Options{
-		Store: st, Devices: reg, Policies: policy.NewManager(st),
-		SigningKey: adminKey, PreviousKeys: adminPrev,
-		Guard: guard, InactivityTimeout: *adminIdle, Logger: log,
+	a, err := app.New(app.Config{
+		Store:             st,
+		Logger:            log,
+		Hostname:          *hostname,
+		Port:              port,
+		DefaultDomain:     *defaultDomain,
+		Organization:      *organization,
+		Redirects:         redirects,
+		MaxDevices:        *maxDevices,
+		DefaultAccess:     *defaultAccess,
+		AdminRecipients:   adminNotify,
+		SecretKey:         secretKey,
+		AdminKey:          adminKey,
+		AdminPreviousKeys: adminPrev,
+		AdminIdle:         *adminIdle,
 	})
 	if err != nil {
 		return usagef("%v", err)
 	}
-	adminSvc.Register(srv.Echo)
-	autodiscover.New(autodiscover.Options{
-		Hostname:     *hostname,
-		Port:         port,
-		Organization: *organization,
-		Redirects:    redirects,
-		// IMAP, POP3 and SMTP stay nil until those listeners exist, so Autodiscover
-		// never advertises a server that is not running.
-		Users:  st,
-		Guard:  guard,
-		Logger: log,
-	}).Register(srv.Echo)
 	log.Info("add a mail user with: easd user add alice@example.com --name \"Alice\" --password-stdin")
 	log.Info("easd serving",
 		"https", "https://"+ln.Addr().String(),
 		"hostname", *hostname,
 		"data", g.data,
 		"db", redactURL(g.dbURL()))
-	return srv.Serve(ctx, ln, cert)
+	return a.Serve(ctx, ln, cert)
 }
 
 func loadCert(dataDir, hostname, certFile, keyFile string, log *slog.Logger) (tls.Certificate, error) {

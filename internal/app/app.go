@@ -1,0 +1,149 @@
+// Package app wires easd's front-ends into one HTTPS server: ActiveSync,
+// Autodiscover, the admin API and the dashboard, over one store, one device
+// registry and one failed-login throttle. `easd serve` calls New and serves
+// the result; end-to-end and browser tests call New too, so they run the
+// server exactly as a user gets it.
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/easd/easd/admin"
+	"github.com/easd/easd/autodiscover"
+	"github.com/easd/easd/devices"
+	"github.com/easd/easd/eas"
+	"github.com/easd/easd/internal/httpd"
+	"github.com/easd/easd/internal/loginlimit"
+	"github.com/easd/easd/policy"
+	"github.com/easd/easd/store"
+	"github.com/easd/easd/submission"
+)
+
+// Config is what New needs. Store and the keys are required.
+type Config struct {
+	Store  *store.Store
+	Logger *slog.Logger // nil: discard
+
+	// Hostname is the server's public host name (certificate, Autodiscover).
+	Hostname string
+	// Port is the HTTPS port clients reach (Autodiscover URLs).
+	Port int
+	// DefaultDomain completes logins without a domain; empty: full
+	// addresses only.
+	DefaultDomain string
+	// Organization is shown in Apple profiles; empty: Hostname.
+	Organization string
+	// Redirects maps a mail domain to the domain whose server Autodiscover
+	// names instead.
+	Redirects map[string]string
+
+	// MaxDevices, DefaultAccess and AdminRecipients configure the device
+	// registry (see devices.Options).
+	MaxDevices      int
+	DefaultAccess   string
+	AdminRecipients []string
+
+	// SecretKey seals stored device secrets (store.NewSecretBox).
+	SecretKey []byte
+	// AdminKey signs dashboard sessions; AdminPreviousKeys still verify.
+	AdminKey          []byte
+	AdminPreviousKeys [][]byte
+	// AdminIdle is the dashboard's inactivity timeout (zero: 6 h).
+	AdminIdle time.Duration
+	// AdminNow is the admin API's clock; nil: time.Now. Tests move it to
+	// expire sessions.
+	AdminNow func() time.Time
+}
+
+// App is a wired server.
+type App struct {
+	HTTP    *httpd.Server
+	Devices *devices.Registry
+	Admin   *admin.Service
+	ping    *eas.Ping
+}
+
+// New wires the server. It starts nothing: serve a.HTTP, and call Close
+// when shutting down.
+func New(cfg Config) (*App, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	st := cfg.Store
+	srv := httpd.New(httpd.Options{Logger: log, Health: st.Ping})
+	// One throttle for every front-end that checks passwords.
+	guard := loginlimit.New(loginlimit.Options{})
+	secrets, err := store.NewSecretBox(cfg.SecretKey)
+	if err != nil {
+		return nil, err
+	}
+	reg := devices.New(st, devices.Options{
+		Logger:          log,
+		MaxDevices:      cfg.MaxDevices,
+		DefaultAccess:   cfg.DefaultAccess,
+		AdminRecipients: cfg.AdminRecipients,
+	})
+	easSrv := eas.New(eas.Options{
+		Logger:        log,
+		Auth:          st,
+		DefaultDomain: cfg.DefaultDomain,
+		Guard:         guard,
+		Gate:          eas.NewGate(reg, st, eas.GateOptions{}),
+		Tracer:        eas.NewTraceRecorder(reg, st, eas.TraceOptions{Logger: log}),
+	})
+	easSrv.Handle(eas.ProvisionCommand(reg, st))
+	hier := eas.NewHierarchy(eas.HierarchyOptions{Store: st})
+	for _, c := range hier.Commands() {
+		easSrv.Handle(c)
+	}
+	easSrv.Handle(eas.NewSettings(eas.SettingsOptions{Store: st, Devices: reg, Secrets: secrets}).Command())
+	for _, c := range eas.NewSync(eas.SyncOptions{Store: st, Limits: eas.PolicyLimits(st)}).Commands() {
+		easSrv.Handle(c)
+	}
+	ping := eas.NewPing(eas.PingOptions{Store: st, Hierarchy: hier})
+	easSrv.Handle(ping.Command())
+	sub := submission.New(submission.Options{Store: st, Logger: log})
+	for _, c := range eas.NewMail(eas.MailOptions{Store: st, Submitter: sub}).Commands() {
+		easSrv.Handle(c)
+	}
+	easSrv.Register(srv.Echo)
+
+	adminSvc, err := admin.New(admin.Options{
+		Store: st, Devices: reg, Policies: policy.NewManager(st),
+		SigningKey: cfg.AdminKey, PreviousKeys: cfg.AdminPreviousKeys,
+		Guard: guard, InactivityTimeout: cfg.AdminIdle, Logger: log, Now: cfg.AdminNow,
+	})
+	if err != nil {
+		return nil, err
+	}
+	adminSvc.Register(srv.Echo)
+	autodiscover.New(autodiscover.Options{
+		Hostname:     cfg.Hostname,
+		Port:         cfg.Port,
+		Organization: cfg.Organization,
+		Redirects:    cfg.Redirects,
+		// IMAP, POP3 and SMTP stay nil until those listeners exist, so Autodiscover
+		// never advertises a server that is not running.
+		Users:  st,
+		Guard:  guard,
+		Logger: log,
+	}).Register(srv.Echo)
+	return &App{HTTP: srv, Devices: reg, Admin: adminSvc, ping: ping}, nil
+}
+
+// Close releases what waits on the server: every waiting Ping answers
+// status 1 at once, so devices reconnect elsewhere.
+func (a *App) Close() { a.ping.Close() }
+
+// Serve serves the app on ln with cert until ctx ends, then shuts down
+// gracefully (see httpd.Server.Serve); waiting Pings are released first.
+func (a *App) Serve(ctx context.Context, ln net.Listener, cert tls.Certificate) error {
+	stop := context.AfterFunc(ctx, a.Close)
+	defer stop()
+	return a.HTTP.Serve(ctx, ln, cert)
+}
