@@ -121,4 +121,3 @@ func TestSuccessors(t *testing.T) {
 		assert.ErrorIs(t, err, store.ErrNotFound)
 	})
 }
-
