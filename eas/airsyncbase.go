@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/easd/easd/policy"
 	"github.com/easd/easd/wbxml"
 )
 
@@ -50,6 +51,11 @@ type bodyOptions struct {
 	// MIMETruncation is the MIME size limit of MS-ASCMD 2.2.3.111 as bytes; 0: none,
 	// truncateAll: no body text at all.
 	MIMETruncation int64
+	// attach is the policy's attachment limits (MS-ASPROV 2.2.2.23 AttachmentsEnabled,
+	// 2.2.2.30 MaxAttachmentSize) when a policy applies: a MIME body sent with these options
+	// carries no attachment they block (stripBlockedAttachments). nil: no limits. Set by
+	// limitBody on every request, never kept in a snapshot (unexported, so not encoded).
+	attach *policy.Limits
 }
 
 // truncateAll is a TruncationSize that sends no body text (MIMETruncation 0).

@@ -378,7 +378,9 @@ const (
 
 // appendEmail writes the ApplicationData children of an email item for protocol v: the
 // header fields, Read, Flag and Categories from it, the body chosen by opts and the
-// attachments from raw (the message as stored, store.ItemBody). Element availability follows
+// attachments from raw (the message as stored, store.ItemBody); a MIME body leaves out the
+// attachments the policy in opts blocks (limitBody, stripBlockedAttachments), which are
+// still listed when the body is not MIME. Element availability follows
 // MS-ASEMAIL 2.2.2 per version: Categories, ConversationId, ConversationIndex,
 // LastVerbExecuted and Preview from 14.0, IsDraft from 16.0. The caller opens and closes
 // ApplicationData (Sync) or Properties (ItemOperations, Search).
@@ -435,7 +437,12 @@ func appendEmail(enc *wbxml.Encoder, it store.Item, raw []byte, opts bodyOptions
 		}
 		enc.End()
 	}
-	appendBody(enc, it, raw, pm, pref, v)
+	body := raw
+	if pref.Type == BodyMIME && opts.attach != nil {
+		// MS-ASPROV 2.2.2.23, 2.2.2.30: the MIME sent carries no attachment the policy blocks.
+		body = stripBlockedAttachments(raw, pm, *opts.attach)
+	}
+	appendBody(enc, it, body, pm, pref, v)
 
 	// MS-ASEMAIL 2.2.2.49 MessageClass.
 	class := classNote

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/easd/easd/policy"
 	"github.com/easd/easd/store"
 	"github.com/easd/easd/wbxml"
 )
@@ -22,7 +23,9 @@ const (
 	StatusIONotFound         Status = 6  // object not found
 	StatusIOByteRange        Status = 8  // the byte range is invalid or too large
 	StatusIOStoreUnknown     Status = 9  // the store is unknown or unsupported
+	StatusIOTooLarge         Status = 11 // the requested data size is too large (the policy's MaxAttachmentSize)
 	StatusIOInvalidFileRef   Status = 15 // invalid attachment ID (FileReference)
+	StatusIOAccessDenied     Status = 16 // access to the resource is denied (the policy disables attachments)
 	StatusIOPartialSuccess   Status = 17 // EmptyFolderContents: only part of the contents went
 	StatusIOActionNotAllowed Status = 156
 )
@@ -58,6 +61,10 @@ type itemOp struct {
 // by FileReference (with a byte Range), EmptyFolderContents (with DeleteSubFolders) and Move
 // of a conversation. LongId names a Search result, which this server does not produce: status
 // 6. Each operation gets its own status in its own Response element, in request order.
+//
+// The user's policy limits apply (limitBody): a fetched email's body as in Sync, and an
+// attachment the policy blocks is refused, status 16 when attachments are disabled, 11 when
+// it is larger than MaxAttachmentSize (attachment_policy.go).
 //
 // When the client accepts multipart (MS-ASAcceptMultiPart: T), fetched data is not inlined
 // as base64 in Data: the response is a multipart body (MS-ASHTTP 2.2.2.2) whose part 0 is the
@@ -332,6 +339,13 @@ func (m *Mail) fetch(ctx context.Context, r *Request, enc *wbxml.Encoder, op *it
 	} else if err != nil {
 		return err
 	}
+	l, err := m.policyLimits(ctx, r)
+	if err != nil {
+		return err
+	}
+	if l != nil {
+		op.body = limitBody(op.body, *l)
+	}
 	enc.Start(wbxml.ItemOperationsFetch)
 	enc.Int(wbxml.ItemOperationsStatus, int64(StatusIOSuccess))
 	enc.String(wbxml.AirSyncCollectionId, serverID(it.Folder))
@@ -356,6 +370,22 @@ func (m *Mail) fetchAttachment(ctx context.Context, r *Request, enc *wbxml.Encod
 	if st != StatusIOSuccess {
 		status(st)
 		return nil
+	}
+	l, err := m.policyLimits(ctx, r)
+	if err != nil {
+		return err
+	}
+	if l != nil {
+		// MS-ASPROV 2.2.2.23 AttachmentsEnabled, 2.2.2.30 MaxAttachmentSize (attachment_policy.go).
+		if refused, tooLarge := attachmentRefused(*l, int64(len(att.Data))); refused {
+			r.Log.Debug("attachment refused by policy", "file_reference", op.fileReference, "size", len(att.Data))
+			if tooLarge {
+				status(StatusIOTooLarge)
+			} else {
+				status(StatusIOAccessDenied)
+			}
+			return nil
+		}
 	}
 	data := att.Data
 	total := int64(len(data))
@@ -388,6 +418,18 @@ func (m *Mail) fetchAttachment(ctx context.Context, r *Request, enc *wbxml.Encod
 	enc.End()
 	enc.End()
 	return nil
+}
+
+// policyLimits returns the user's policy limits, nil when the server enforces none.
+func (m *Mail) policyLimits(ctx context.Context, r *Request) (*policy.Limits, error) {
+	if m.limits == nil {
+		return nil, nil
+	}
+	l, err := m.limits(ctx, r.Account.ID)
+	if err != nil {
+		return nil, err
+	}
+	return &l, nil
 }
 
 // attachment resolves a FileReference of the user's mailbox.

@@ -37,6 +37,9 @@ var _ Submitter = (*submission.Submitter)(nil)
 type MailOptions struct {
 	Store     MailStore
 	Submitter Submitter
+	// Limits gives the policy limits ItemOperations and GetAttachment enforce (PolicyLimits;
+	// see limitBody); nil: none.
+	Limits LimitsSource
 }
 
 // Mail serves the mail commands other than Sync: SendMail, SmartReply and SmartForward
@@ -64,13 +67,14 @@ type MailOptions struct {
 // used: nothing is sent twice (the ClientId is recorded with the submission, in one
 // transaction).
 type Mail struct {
-	st  MailStore
-	sub Submitter
+	st     MailStore
+	sub    Submitter
+	limits LimitsSource
 }
 
 // NewMail returns the mail commands.
 func NewMail(opts MailOptions) *Mail {
-	return &Mail{st: opts.Store, sub: opts.Submitter}
+	return &Mail{st: opts.Store, sub: opts.Submitter, limits: opts.Limits}
 }
 
 // Commands returns SendMail, SmartReply, SmartForward, MoveItems, ItemOperations and

@@ -9,8 +9,10 @@ import (
 )
 
 // LimitsSource gives the policy limits in force for a user: what the server enforces in
-// Sync whatever the device asks for (MS-ASPROV 2.2.2.31, 2.2.2.33–35: age filters and body
-// truncation; AllowHTMLEmail). PolicyLimits builds one over the store.
+// Sync, ItemOperations and GetAttachment whatever the device asks for (MS-ASPROV 2.2.2.31,
+// 2.2.2.33–35: age filters and body truncation; 2.2.2.7 AllowHTMLEmail; 2.2.2.23
+// AttachmentsEnabled and 2.2.2.30 MaxAttachmentSize, see limitBody). PolicyLimits builds one
+// over the store.
 type LimitsSource func(ctx context.Context, user store.UserID) (policy.Limits, error)
 
 // PolicyLimits returns the LimitsSource that reads the user's assigned (or the default)
@@ -32,17 +34,38 @@ func PolicyLimits(st interface {
 }
 
 // limitOptions returns o as the policy lets the server serve it: the FilterType no wider than
-// the policy's age filter, body truncation no larger than its limits, and HTML bodies
-// turned into plain text when HTML mail is not allowed. The options the device asked for
-// stay in the snapshot only as limited, so a policy that tightens takes effect at the
-// device's next Sync (after the re-provisioning a policy change forces).
+// the policy's age filter and the body options limited by limitBody. The options the device
+// asked for stay in the snapshot only as limited, so a policy that tightens takes effect at
+// the device's next Sync (after the re-provisioning a policy change forces).
 func limitOptions(o collOptions, l policy.Limits) collOptions {
 	o.FilterType = l.EmailFilter(o.FilterType)
-	if len(o.Body.Prefs) == 0 {
-		return o
+	o.Body = limitBody(o.Body, l)
+	return o
+}
+
+// limitBody returns b as the policy lets the server serve it: body truncation no larger than
+// its limits, HTML bodies turned into plain text when HTML mail is not allowed, and the
+// attachment limits recorded for the MIME body (bodyOptions.attach). Sync and ItemOperations
+// Fetch both apply it.
+//
+// Attachments the policy blocks (MS-ASPROV 2.2.2.23 AttachmentsEnabled false, or larger than
+// 2.2.2.30 MaxAttachmentSize) stay in the Attachments list, as Exchange lists them, with
+// their EstimatedDataSize, so the user sees that they exist; fetching one is refused
+// (ItemOperations Fetch status 11 or 16, GetAttachment HTTP 413 or 403), and a MIME body
+// (BodyPreference Type 4, MIMESupport) carries a short text part in place of each of them
+// (stripBlockedAttachments).
+func limitBody(b bodyOptions, l policy.Limits) bodyOptions {
+	if !l.AttachmentsEnabled || l.MaxAttachmentSize >= 0 {
+		lc := l
+		b.attach = &lc
+	} else {
+		b.attach = nil
 	}
-	prefs := make([]BodyPreference, len(o.Body.Prefs))
-	copy(prefs, o.Body.Prefs)
+	if len(b.Prefs) == 0 {
+		return b
+	}
+	prefs := make([]BodyPreference, len(b.Prefs))
+	copy(prefs, b.Prefs)
 	for i := range prefs {
 		p := &prefs[i]
 		if p.Type == BodyHTML && !l.AllowHTMLEmail {
@@ -64,6 +87,6 @@ func limitOptions(o collOptions, l policy.Limits) collOptions {
 			p.TruncationSize = n
 		}
 	}
-	o.Body.Prefs = prefs
-	return o
+	b.Prefs = prefs
+	return b
 }
