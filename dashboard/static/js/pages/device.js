@@ -1,5 +1,224 @@
-import { h } from '../dom.js';
+// Device detail: everything the device told us (Settings DeviceInformation),
+// its access state with reason, who and when, policy compliance, wipe state,
+// history, the protocol trace, likely successors of a wiped device, and the
+// actions the role may take. Destructive actions ask first in #confirm,
+// naming the device and its user; results are the server's answer.
 
-export async function render(main) {
-  main.append(h('h1', {}, 'device'), h('p', { class: 'muted' }, 'This page is being built.'));
+import * as api from '../api.js';
+import { h, say, confirm, when, timeEl, badge, stateBadge, deviceName, busy, emptyRow } from '../dom.js';
+
+async function optional(path) {
+  try {
+    return await api.get(path);
+  } catch (e) {
+    if (e.status === 404 || e.status === 405 || e.status === 403) return null;
+    throw e;
+  }
+}
+
+function fact(label, value) {
+  const v = value === undefined || value === null || value === '' ? h('span', { class: 'muted' }, '—') : value;
+  return [h('dt', {}, label), h('dd', {}, v)];
+}
+
+function who(d) {
+  return h('span', {}, h('strong', {}, deviceName(d)), ` (DeviceId ${d.device_id}) of `, h('strong', {}, d.address));
+}
+
+// provisionText explains MS-ASPROV 2.2.2.54 Status values of the last Provision.
+const provisionText = { 1: 'acknowledged', 2: 'policy not defined', 3: 'unknown policy type', 4: 'policy data corrupt', 5: 'wrong policy key' };
+
+function compliance(d, pol) {
+  if (!d.policy_key && !d.provisioned_at) {
+    return h('span', {}, badge('not provisioned', 'warn'), ' The device has not acknowledged a policy.');
+  }
+  if (!pol) return h('span', {}, `Acknowledged policy ${d.policy_id} version ${d.policy_version}.`);
+  const current = d.policy_id === pol.id && d.policy_version === pol.version;
+  return current
+    ? h('span', {}, badge('compliant', 'ok'), ` Acknowledged ${pol.name} version ${pol.version}.`)
+    : h('span', {}, badge('out of date', 'warn'), ` Acknowledged policy ${d.policy_id} version ${d.policy_version}; the user's policy is ${pol.name} version ${pol.version}. The device must provision again.`);
+}
+
+function traceRows(list) {
+  if (!list || !list.length) return [h('p', { class: 'muted' }, 'No requests traced yet. The device\'s next requests appear here.')];
+  return list.map((t) => {
+    const status = [t.http_status ? `HTTP ${t.http_status}` : null, t.status ? `status ${t.status}` : null].filter(Boolean).join(', ');
+    const dur = t.duration_ms !== undefined ? `${t.duration_ms} ms` : (t.duration !== undefined ? String(t.duration) : '');
+    return h('details', { class: 'trace-item' },
+      h('summary', {}, h('time', { datetime: t.at }, when(t.at)), ' ', h('strong', {}, t.command || 'request'), ' ',
+        h('span', { class: 'muted' }, [t.protocol_version, status, dur].filter(Boolean).join(' · '))),
+      h('h4', {}, 'Request'), h('pre', { class: 'trace' }, t.request || '(empty)'),
+      h('h4', {}, 'Response'), h('pre', { class: 'trace' }, t.response || '(empty)'));
+  });
+}
+
+export async function render(main, ctx) {
+  const id = ctx.id;
+  if (!/^[1-9][0-9]*$/.test(id)) {
+    main.append(h('h1', {}, 'Device not found'), h('p', {}, h('a', { href: '#/devices' }, 'Back to the device list.')));
+    return;
+  }
+  let d;
+  try {
+    d = await api.get(`/devices/${id}`);
+  } catch (e) {
+    if (e.status !== 404) throw e;
+    main.append(h('h1', {}, 'Device not found'), h('p', {}, `There is no device ${id}; it may have been removed. `, h('a', { href: '#/devices' }, 'Back to the device list.')));
+    return;
+  }
+  const [history, pol, traces] = await Promise.all([
+    optional(`/devices/${id}/history?limit=50`),
+    optional(`/users/${api.enc(d.address)}/policy`),
+    d.trace_enabled ? optional(`/devices/${id}/traces`) : Promise.resolve(null),
+  ]);
+  if (ctx.stale()) return;
+  const isAdmin = ctx.isAdmin;
+  const name = deviceName(d);
+
+  // do runs an action, shows the server's answer and redraws the page from it.
+  const run = async (btn, fn, okText) => {
+    await busy(btn, async () => {
+      try {
+        const res = await fn();
+        say(okText(res), 'ok');
+        ctx.rerender();
+      } catch (e) {
+        say(`${name} (${d.device_id}): ${e.message}`, 'error');
+      }
+    });
+  };
+  const stateMsg = (verb) => (nd) => `${verb} ${deviceName(nd)} (${nd.device_id}) of ${nd.address}: the server reports it ${nd.access_state}${nd.wipe_state ? `, wipe ${nd.wipe_state}` : ''}.`;
+  const button = (action, text, cls, onclick) => h('button', { type: 'button', class: cls, dataset: { action }, onclick: (ev) => onclick(ev.currentTarget) }, text);
+  const ask = async (title, body, ok) => confirm({ title, body: [h('p', {}, who(d)), ...body], ok });
+
+  const decide = isAdmin || d.access_state === 'quarantined';
+  const wipeOpen = d.wipe_state === 'requested' || d.wipe_state === 'sent';
+  const wiped = d.wipe_state === 'acknowledged';
+  const actions = [];
+  if (decide && d.access_state !== 'allowed' && !wiped) {
+    actions.push(button('allow', d.access_state === 'quarantined' ? 'Approve' : 'Allow', 'approve', (b) =>
+      run(b, () => api.post(`/devices/${id}/allow`), stateMsg('Allowed'))));
+  }
+  if (decide && d.access_state !== 'blocked') {
+    actions.push(button('block', 'Block', 'danger-ghost', async (b) => {
+      if (await ask(`Block ${name}?`, [h('p', {}, 'The device will no longer sync. You can allow it again later.')], 'Block device')) {
+        run(b, () => api.post(`/devices/${id}/block`), stateMsg('Blocked'));
+      }
+    }));
+  }
+  if (isAdmin && d.access_state !== 'quarantined' && !wiped) {
+    actions.push(button('quarantine', 'Quarantine', 'ghost', async (b) => {
+      if (await ask(`Quarantine ${name}?`, [h('p', {}, 'The device will sync only its Inbox until someone approves it.')], 'Quarantine device')) {
+        run(b, () => api.post(`/devices/${id}/quarantine`), stateMsg('Quarantined'));
+      }
+    }));
+  }
+  if (isAdmin && d.access_reason && d.access_reason !== 'wipe') {
+    actions.push(button('reset', 'Clear decision', 'ghost', (b) =>
+      run(b, () => api.post(`/devices/${id}/reset`), (nd) => `Cleared the individual decision for ${deviceName(nd)}: rules and the default now make it ${nd.access_state}.`)));
+  }
+  if (!wipeOpen && !wiped) {
+    actions.push(button('wipe', 'Wipe device', 'danger', async (b) => {
+      if (await ask(`Wipe ${name}?`, [
+        h('p', {}, 'The device erases all its data — the user\'s personal data too — the next time it connects. Once it has received the command, this cannot be undone.')], 'Wipe device')) {
+        run(b, () => api.post(`/devices/${id}/wipe`, { account_only: false }), (nd) => `Wipe of ${deviceName(nd)} (${nd.device_id}) of ${nd.address} ${nd.wipe_state}: the device gets it on its next connection.`);
+      }
+    }));
+    actions.push(button('account-wipe', 'Wipe account only', 'danger-ghost', async (b) => {
+      if (await ask(`Wipe only ${d.address}'s account from ${name}?`, [
+        h('p', {}, 'The device removes this mail account and its data and keeps everything else. It needs ActiveSync 16.1; an older device stays blocked while the request stands.')], 'Wipe account')) {
+        run(b, () => api.post(`/devices/${id}/wipe`, { account_only: true }), (nd) => `Account-only wipe of ${deviceName(nd)} (${nd.device_id}) of ${nd.address} ${nd.wipe_state}.`);
+      }
+    }));
+  }
+  if (d.wipe_state === 'requested') {
+    actions.push(button('cancel-wipe', 'Cancel wipe', 'ghost', (b) =>
+      run(b, () => api.post(`/devices/${id}/cancel-wipe`), (nd) => `Wipe of ${deviceName(nd)} (${nd.device_id}) ${nd.wipe_state}.`)));
+  }
+  if (isAdmin) {
+    actions.push(button('remove', 'Remove partnership', 'danger-ghost', async (b) => {
+      if (await ask(`Remove ${name}?`, [h('p', {}, 'The partnership, its sync state and its history link are deleted. If the device connects again it starts over as a new device.')], 'Remove')) {
+        await busy(b, async () => {
+          try {
+            await api.del(`/devices/${id}`);
+            say(`Removed ${name} (${d.device_id}) of ${d.address}.`, 'ok');
+            ctx.go('#/devices');
+          } catch (e) {
+            say(`${name} (${d.device_id}): ${e.message}`, 'error');
+          }
+        });
+      }
+    }));
+  }
+
+  const wipePanel = d.wipe_state ? h('section', { class: `panel wipe-${d.wipe_state}`, 'aria-labelledby': 'wipe-h' },
+    h('h2', { id: 'wipe-h' }, d.wipe_account_only ? 'Account-only wipe' : 'Remote wipe'),
+    h('dl', { class: 'facts' },
+      fact('State', badge(d.wipe_state)),
+      fact('Requested', d.wipe_requested_at ? `${when(d.wipe_requested_at)} by ${d.wipe_requested_by}` : ''),
+      fact('Sent to device', d.wipe_sent_at ? when(d.wipe_sent_at) : 'not yet'),
+      fact('Acknowledged', d.wipe_acked_at ? `${when(d.wipe_acked_at)} (status ${d.wipe_ack_status})` : 'not yet'))) : null;
+
+  // Trace toggle: PUT /devices/:id/trace {"enabled": bool}.
+  const traceBtn = h('button', { type: 'button', id: 'trace-toggle', class: 'ghost', dataset: { action: 'trace' }, 'aria-pressed': String(!!d.trace_enabled) },
+    d.trace_enabled ? 'Stop tracing' : 'Start tracing');
+  traceBtn.addEventListener('click', () => run(traceBtn, () => api.put(`/devices/${id}/trace`, { enabled: !d.trace_enabled }),
+    (r) => {
+      const on = r && typeof r.trace_enabled === 'boolean' ? r.trace_enabled : (r && typeof r.enabled === 'boolean' ? r.enabled : !d.trace_enabled);
+      return on ? `Tracing ${name}: its next requests are recorded.` : `Stopped tracing ${name}.`;
+    }));
+  const traceList = traces ? (traces.items || traces) : null;
+  const tracePanel = h('section', { class: 'panel', 'aria-labelledby': 'trace-h' },
+    h('div', { class: 'page-head' }, h('h2', { id: 'trace-h' }, 'Protocol trace'), traceBtn),
+    d.trace_enabled
+      ? (Array.isArray(traceList) ? traceRows(traceList) : h('p', { class: 'muted' }, 'This server does not show traces.'))
+      : h('p', { class: 'muted' }, 'Off. Turn tracing on to record this device\'s requests and responses (decoded, passwords removed) while you troubleshoot.'));
+
+  const successors = Array.isArray(d.likely_successors) && (wiped || d.likely_successors.length) ? h('section', { class: 'panel', 'aria-labelledby': 'succ-h' },
+    h('h2', { id: 'succ-h' }, 'Likely successors'),
+    d.likely_successors.length
+      ? [h('p', { class: 'muted' }, `Devices of ${d.address} that appeared after this one — probably its replacement.`),
+        h('ul', {}, d.likely_successors.map((s) => h('li', {}, h('a', { href: `#/devices/${s.id}` }, deviceName(s)), ` (${s.device_id})`, s.first_seen ? ` first seen ${when(s.first_seen)}` : '', ' ', s.access_state ? badge(s.access_state) : null)))]
+      : h('p', { class: 'muted' }, `${d.address} has no newer device.`)) : null;
+
+  const hist = history ? history.items : [];
+  const historyPanel = h('section', { class: 'panel', 'aria-labelledby': 'hist-h' },
+    h('h2', { id: 'hist-h' }, 'History'),
+    history === null ? h('p', { class: 'muted' }, 'History is not available.') : h('div', { class: 'table-wrap' }, h('table', {},
+      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'When'), h('th', { scope: 'col' }, 'Who'), h('th', { scope: 'col' }, 'What'), h('th', { scope: 'col' }, 'Detail'))),
+      h('tbody', {}, hist.length ? hist.map((a) => h('tr', { dataset: { auditAction: a.action } },
+        h('td', {}, h('time', { datetime: a.at }, when(a.at))), h('td', {}, a.actor), h('td', {}, h('code', {}, a.action)), h('td', {}, a.detail))) : emptyRow(4, 'Nothing recorded yet.')))));
+
+  main.append(
+    h('p', { class: 'crumbs' }, h('a', { href: '#/devices' }, '‹ Devices')),
+    h('div', { class: 'page-head' },
+      h('div', {}, h('h1', {}, name), h('p', {}, h('a', { href: `#/users?q=${api.enc(d.address)}` }, d.address), ' · ', stateBadge(d))),
+      h('div', { class: 'actions', role: 'group', 'aria-label': 'Device actions' }, actions)),
+    wiped ? h('p', { class: 'notice error' }, 'This device was wiped. It stays blocked until you remove the partnership.') : null,
+    d.access_state === 'quarantined' ? h('p', { class: 'notice warn' }, 'This device is in quarantine: it syncs only its Inbox until someone approves it.') : null,
+    h('div', { class: 'split' },
+      h('div', {},
+        h('section', { class: 'panel', 'aria-labelledby': 'info-h' },
+          h('h2', { id: 'info-h' }, 'Device information'),
+          h('dl', { class: 'facts' },
+            fact('Model', d.model), fact('Friendly name', d.friendly_name), fact('Operating system', d.os),
+            fact('OS language', d.os_language), fact('IMEI', d.imei), fact('Phone number', d.phone_number),
+            fact('Mobile operator', d.mobile_operator), fact('Device type', d.device_type),
+            fact('DeviceId', h('code', {}, d.device_id)), fact('User agent', d.user_agent),
+            fact('Protocol version', d.protocol_version))),
+        tracePanel, historyPanel),
+      h('div', {},
+        h('section', { class: 'panel', 'aria-labelledby': 'access-h' },
+          h('h2', { id: 'access-h' }, 'Access'),
+          h('dl', { class: 'facts' },
+            fact('State', badge(d.access_state)), fact('Reason', d.access_reason),
+            fact('Set by', d.access_set_by), fact('Set', d.access_set_at ? when(d.access_set_at) : ''),
+            fact('First seen', when(d.first_seen)), fact('Last sync', timeEl(d.last_seen)))),
+        h('section', { class: 'panel', 'aria-labelledby': 'policy-h' },
+          h('h2', { id: 'policy-h' }, 'Policy'),
+          h('dl', { class: 'facts' },
+            fact('Compliance', compliance(d, pol)),
+            fact('Policy key', d.policy_key ? h('code', {}, String(d.policy_key)) : ''),
+            fact('Last provision', d.provisioned_at ? `${when(d.provisioned_at)}${d.provision_status ? ` (${provisionText[d.provision_status] || 'status ' + d.provision_status})` : ''}` : ''))),
+        wipePanel, successors)));
 }
