@@ -3,6 +3,7 @@ package eas_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -30,16 +31,19 @@ import (
 	"github.com/easd/easd/internal/loginlimit"
 	"github.com/easd/easd/store"
 	"github.com/easd/easd/store/storetest"
+	"github.com/easd/easd/submission"
 	"github.com/easd/easd/wbxml"
 )
 
 // setupEnv is the server exactly as cmd/easd serve wires it (internal/httpd's echo, the
 // failed-login throttle, the real Gate and TraceRecorder, Provision, the hierarchy commands,
-// Settings and Sync) on a real store, with two users: alice, whose phones set up, and bob,
-// whose name a foreign User parameter borrows.
+// Settings, Sync and GetItemEstimate with the policy's limits, Ping, and the mail commands
+// over the real submission) on a real store, with two users: alice, whose phones set up and
+// send mail, and bob, whose name a foreign User parameter borrows and who receives alice's mail.
 type setupEnv struct {
 	st    *store.Store
 	reg   *devices.Registry
+	ping  *eas.Ping
 	alice store.User
 	bob   store.User
 	https *httptest.Server
@@ -67,17 +71,26 @@ func newSetupEnv(t *testing.T, st *store.Store) *setupEnv {
 		Tracer:        eas.NewTraceRecorder(reg, st, eas.TraceOptions{Logger: log}),
 	})
 	srv.Handle(eas.ProvisionCommand(reg, st))
-	for _, c := range eas.NewHierarchy(eas.HierarchyOptions{Store: st}).Commands() {
+	hier := eas.NewHierarchy(eas.HierarchyOptions{Store: st})
+	for _, c := range hier.Commands() {
 		srv.Handle(c)
 	}
 	srv.Handle(eas.NewSettings(eas.SettingsOptions{Store: st, Devices: reg, Secrets: secrets}).Command())
-	for _, c := range eas.NewSync(eas.SyncOptions{Store: st}).Commands() {
+	for _, c := range eas.NewSync(eas.SyncOptions{Store: st, Limits: eas.PolicyLimits(st)}).Commands() {
+		srv.Handle(c)
+	}
+	ping := eas.NewPing(eas.PingOptions{Store: st, Hierarchy: hier})
+	srv.Handle(ping.Command())
+	sub := submission.New(submission.Options{Store: st, Logger: log})
+	for _, c := range eas.NewMail(eas.MailOptions{Store: st, Submitter: sub}).Commands() {
 		srv.Handle(c)
 	}
 	srv.Register(h.Echo)
 	https := httptest.NewTLSServer(h.Echo)
+	// Waiting Pings answer at once when the test ends, before the server closes.
 	t.Cleanup(https.Close)
-	return &setupEnv{st: st, reg: reg, alice: alice, bob: bob, https: https}
+	t.Cleanup(ping.Close)
+	return &setupEnv{st: st, reg: reg, ping: ping, alice: alice, bob: bob, https: https}
 }
 
 // deliver puts one message with the subject, dated now (inside any filter window), into
@@ -124,8 +137,21 @@ type seqStep struct {
 	User      string `json:"user"`    // User parameter instead of the family's
 	Account   string `json:"account"` // "disabled" or "eas-off" during this step only
 	BodyHex   string `json:"bodyHex"` // a raw body (malformed WBXML) instead of the XML
-	Why       string `json:"why"`     // the spec or quirk the step exercises
-	Expect    struct {
+	// MIME sends NN-<cmd>.eml ({{name}} expanded, lines ended by CR LF) as the body with
+	// Content-Type message/rfc822: the 12.x form of SendMail, SmartReply and SmartForward
+	// (MS-ASHTTP 2.2.1.1.1.2.5, MS-ASCMD 2.2.1.15). Without it, an NN-<cmd>.eml beside the
+	// XML is the {{eml}} placeholder in base64, for <Mime wbxml="opaque-base64">.
+	MIME bool `json:"mime"`
+	// Params are command parameters of the query (MS-ASHTTP 2.2.1.1.1.2.5): SaveInSent,
+	// ItemId, CollectionId, LongId, AttachmentName, Occurrence, AcceptMultiPart; values
+	// have {{name}} expanded.
+	Params map[string]string `json:"params"`
+	// Deliver names a recipient to whose Inbox NN-<name>.eml ({{name}} expanded) is
+	// delivered as easd deliver does: without a cmd that is the whole step; with cmd Ping
+	// the Ping is sent first and the message delivered once the server holds it waiting.
+	Deliver string `json:"deliver"`
+	Why     string `json:"why"` // the spec or quirk the step exercises
+	Expect  struct {
 		HTTP int `json:"http"` // default 200
 		// Values are element paths by local name from the root ("Provision/Status") and the
 		// text each must hold; {{name}} is a saved value, "*" any non-empty text.
@@ -151,9 +177,33 @@ type seqStep struct {
 		} `json:"device"`
 		// Differ lists pairs of saved names whose values must differ (a new key each round).
 		Differ [][2]string `json:"differ"`
+		// Count: element paths and how many elements each names in the answer (0: none).
+		Count map[string]int `json:"count"`
+		// Empty: the answer is a 200 with no body (a successful SendMail).
+		Empty bool `json:"empty"`
+		// Mailbox: what the store holds after the step.
+		Mailbox []seqMailCheck `json:"mailbox"`
+		// Outbound: recipients and how many queued submissions name each.
+		Outbound map[string]int `json:"outbound"`
 	} `json:"expect"`
 	// Save names values of the answer by path, for later steps' placeholders.
 	Save map[string]string `json:"save"`
+}
+
+// seqMailCheck is one expectation on the store after a step: how many messages with the
+// subject a folder holds and, if there are any, their flags and raw text.
+type seqMailCheck struct {
+	User string `json:"user"` // default alice@example.com
+	// Folder is a default folder's name (Inbox, Drafts, Deleted, Sent, Outbox) or a saved
+	// name whose value is a folder's ServerId (a folder the device created).
+	Folder    string   `json:"folder"`
+	Subject   string   `json:"subject"`
+	Count     int      `json:"count"`
+	Read      *bool    `json:"read"`
+	Flagged   *bool    `json:"flagged"`
+	Answered  *bool    `json:"answered"`
+	Forwarded *bool    `json:"forwarded"`
+	Contains  []string `json:"contains"` // texts the raw message holds
 }
 
 func seqReadJSON(t *testing.T, name string, v any) {
@@ -188,27 +238,49 @@ func seqLocalName(tag wbxml.Tag) string {
 }
 
 // seqLookup follows path ("Provision/Policies/Policy/Status", the first element is the root) and
-// returns the first element found, nil if there is none.
+// returns the first element found, nil if there is none. A step "Name[n]" takes only the n-th
+// (from 1) child of that name: "MoveItems/Response[2]/Status".
 func seqLookup(root *wnode, path string) *wnode {
+	if all := seqLookupAll(root, path); len(all) > 0 {
+		return all[0]
+	}
+	return nil
+}
+
+// seqLookupAll returns every element path names, in document order.
+func seqLookupAll(root *wnode, path string) []*wnode {
 	parts := strings.Split(path, "/")
 	if root == nil || seqLocalName(root.tag) != parts[0] {
 		return nil
 	}
-	var walk func(n *wnode, rest []string) *wnode
-	walk = func(n *wnode, rest []string) *wnode {
+	var found []*wnode
+	var walk func(n *wnode, rest []string)
+	walk = func(n *wnode, rest []string) {
 		if len(rest) == 0 {
-			return n
+			found = append(found, n)
+			return
 		}
+		name, nth := rest[0], 0
+		if i := strings.IndexByte(name, '['); i > 0 && strings.HasSuffix(name, "]") {
+			n, err := strconv.Atoi(name[i+1 : len(name)-1])
+			if err != nil || n < 1 {
+				panic("bad index in element path " + path)
+			}
+			name, nth = name[:i], n
+		}
+		seen := 0
 		for _, k := range n.kids {
-			if seqLocalName(k.tag) == rest[0] {
-				if found := walk(k, rest[1:]); found != nil {
-					return found
-				}
+			if seqLocalName(k.tag) != name {
+				continue
+			}
+			seen++
+			if nth == 0 || seen == nth {
+				walk(k, rest[1:])
 			}
 		}
-		return nil
 	}
-	return walk(root, parts[1:])
+	walk(root, parts[1:])
+	return found
 }
 
 // seqTextAt is the text at path, failing the test if there is no such element.
@@ -219,10 +291,13 @@ func seqTextAt(t *testing.T, root *wnode, path string) string {
 	return n.text
 }
 
-// TestSetupSequences replays the account setup of three client families, written as readable
-// XML under testdata/sequences, against the real server on each database: every step's HTTP
-// status, EAS statuses and important fields, the policy key flow, the folder list, the
-// device's record, the sync keys, and the refusals each protocol version must get.
+// TestSetupSequences replays the account setup and then the mail flows of each client family,
+// written as readable XML under testdata/sequences, against the real server on each
+// database: every step's HTTP status, EAS statuses and important fields, the policy key flow,
+// the folder list, the device's record, the sync keys, the refusals each protocol version must
+// get, and then mail delivered, read, flagged, moved, deleted, sent, replied to and forwarded
+// with the mailbox state each step leaves. Each family runs on a server and mailbox of its
+// own, so that one family's mail never changes what another's steps see.
 func TestSetupSequences(t *testing.T) {
 	t.Parallel()
 	entries, err := os.ReadDir(sequenceDir)
@@ -234,34 +309,34 @@ func TestSetupSequences(t *testing.T) {
 		}
 	}
 	require.GreaterOrEqual(t, len(families), 3, "client families under %s", sequenceDir)
-	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
-		env := newSetupEnv(t, st)
-		env.deliver(t, "Welcome to easd")
-		want := map[string]string{} // DeviceId as recorded -> DeviceType
-		for _, fam := range families {
-			t.Run(fam.Name(), func(t *testing.T) {
+	for _, fam := range families {
+		t.Run(fam.Name(), func(t *testing.T) {
+			t.Parallel()
+			storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+				env := newSetupEnv(t, st)
+				env.deliver(t, "Welcome to easd")
 				id, typ := env.runSequence(t, filepath.Join(sequenceDir, fam.Name()))
-				want[id] = typ
-			})
-		}
 
-		// Every device that talked is recorded once, under the account that logged in; the
-		// refused requests (wrong password, bob's name in User) recorded nothing.
-		ctx := t.Context()
-		got, err := env.reg.List(ctx, store.DeviceFilter{User: env.alice.ID})
-		require.NoError(t, err)
-		recorded := map[string]string{}
-		for _, d := range got {
-			recorded[d.DeviceID] = d.DeviceType
-			assert.False(t, d.FirstSeen.IsZero(), "%s first seen", d.DeviceID)
-			assert.False(t, d.LastSeen.Before(d.FirstSeen), "%s last seen", d.DeviceID)
-			assert.Equal(t, store.AccessAllowed, d.AccessState, "%s allowed by default", d.DeviceID)
-		}
-		assert.Equal(t, want, recorded)
-		none, err := env.reg.List(ctx, store.DeviceFilter{User: env.bob.ID})
-		require.NoError(t, err)
-		assert.Empty(t, none, "no partnership for bob")
-	})
+				// The device that talked is recorded once, under the account that logged
+				// in; the refused requests (wrong password, bob's name in User) recorded
+				// nothing.
+				ctx := t.Context()
+				got, err := env.reg.List(ctx, store.DeviceFilter{User: env.alice.ID})
+				require.NoError(t, err)
+				recorded := map[string]string{}
+				for _, d := range got {
+					recorded[d.DeviceID] = d.DeviceType
+					assert.False(t, d.FirstSeen.IsZero(), "%s first seen", d.DeviceID)
+					assert.False(t, d.LastSeen.Before(d.FirstSeen), "%s last seen", d.DeviceID)
+					assert.Equal(t, store.AccessAllowed, d.AccessState, "%s allowed by default", d.DeviceID)
+				}
+				assert.Equal(t, map[string]string{id: typ}, recorded)
+				none, err := env.reg.List(ctx, store.DeviceFilter{User: env.bob.ID})
+				require.NoError(t, err)
+				assert.Empty(t, none, "no partnership for bob")
+			})
+		})
+	}
 }
 
 // runSequence runs one family's steps in order and returns the DeviceId the server records for
@@ -283,7 +358,8 @@ func (env *setupEnv) runSequence(t *testing.T, dir string) (deviceID, deviceType
 		require.NoError(t, err)
 		deviceID = strings.ToUpper(fam.DeviceIDHex)
 	}
-	vars := map[string]string{}
+	// {{now}} dates delivered mail inside any filter window.
+	vars := map[string]string{"now": time.Now().Format(time.RFC1123Z)}
 	for _, name := range steps {
 		// Each step runs to its end even if an earlier one failed, unless a value it needs
 		// was never saved: then the sequence cannot go on.
@@ -348,6 +424,12 @@ func (env *setupEnv) runStep(t *testing.T, base *easclient.Client, fam seqFamily
 			t.Fatalf("account %q", step.Account)
 		}
 
+		if step.Cmd == "" && step.Method == "" {
+			require.NotEmpty(t, step.Deliver, "a step without cmd delivers")
+			env.deliverFile(t, step.Deliver, name+".eml", vars)
+			env.checkStore(t, step.Expect.Mailbox, step.Expect.Outbound, vars)
+			return
+		}
 		var resp *easclient.Response
 		if step.Method == http.MethodOptions {
 			for k, v := range step.Headers {
@@ -363,18 +445,31 @@ func (env *setupEnv) runStep(t *testing.T, base *easclient.Client, fam seqFamily
 			for k, v := range step.Headers {
 				req.Header.Set(k, v)
 			}
+			seqParams(t, req, step.Params, vars)
 			switch {
 			case step.BodyHex != "":
 				req.Body, err = hex.DecodeString(step.BodyHex)
 				require.NoError(t, err)
+			case step.MIME:
+				req.Body = seqMIME(t, name+".eml", vars)
+				req.ContentType = "message/rfc822"
 			default:
+				if _, err := os.Stat(name + ".eml"); err == nil && step.Deliver == "" {
+					// A ComposeMail request: the XML holds the message as
+					// <Mime wbxml="opaque-base64">{{eml}}</Mime>.
+					vars["eml"] = base64.StdEncoding.EncodeToString(seqMIME(t, name+".eml", vars))
+				}
 				if x, err := os.ReadFile(name + ".xml"); err == nil {
 					req.Body, err = wbxml.FromXML(nil, strings.NewReader(seqExpand(t, string(x), vars)))
 					require.NoError(t, err, "%s.xml", name)
 				}
 			}
-			resp, err = c.Do(ctx, req)
-			require.NoError(t, err)
+			if step.Deliver != "" {
+				resp = env.wakePing(t, &c, req, step.Deliver, name+".eml", vars)
+			} else {
+				resp, err = c.Do(ctx, req)
+				require.NoError(t, err)
+			}
 		}
 
 		want := step.Expect.HTTP
@@ -386,13 +481,20 @@ func (env *setupEnv) runStep(t *testing.T, base *easclient.Client, fam seqFamily
 			assert.NotEmpty(t, resp.Header.Get(k), "response header %s", k)
 			assert.Contains(t, resp.Header.Get(k), v, "response header %s", k)
 		}
-		needBody := len(step.Expect.Values) > 0 || len(step.Save) > 0 || step.Expect.Folders
+		needBody := len(step.Expect.Values) > 0 || len(step.Save) > 0 || step.Expect.Folders || len(step.Expect.Count) > 0
+		require.False(t, needBody && step.Expect.Empty, "a step expects either values or an empty answer")
 		if !needBody {
 			assert.Empty(t, resp.Body, "no body with HTTP %d", resp.StatusCode)
 		} else {
 			require.NotEmpty(t, resp.Body)
 			require.Equal(t, eas.ContentTypeWBXML, resp.Header.Get("Content-Type"))
 			root := parseWBXML(t, resp.Body)
+			defer func() {
+				if t.Failed() {
+					x, _ := resp.XML()
+					t.Logf("answer:\n%s", x)
+				}
+			}()
 			for path, wantText := range step.Expect.Values {
 				n := seqLookup(root, path)
 				if !assert.NotNil(t, n, "%s in the answer", path) {
@@ -410,10 +512,14 @@ func (env *setupEnv) runStep(t *testing.T, base *easclient.Client, fam seqFamily
 				require.NotEmpty(t, n.text, "%s to save as %s", path, key)
 				vars[key] = n.text
 			}
+			for path, want := range step.Expect.Count {
+				assert.Len(t, seqLookupAll(root, path), want, "elements at %s (%s)", path, step.Why)
+			}
 			if step.Expect.Folders {
 				seqCheckDefaultFolders(t, root, vars)
 			}
 		}
+		env.checkStore(t, step.Expect.Mailbox, step.Expect.Outbound, vars)
 		for _, d := range step.Expect.Differ {
 			assert.NotEqual(t, vars[d[0]], vars[d[1]], "%s differs from %s", d[0], d[1])
 		}
@@ -445,6 +551,157 @@ func (env *setupEnv) runStep(t *testing.T, base *easclient.Client, fam seqFamily
 		}
 	}
 	return !step.Expect.Folders || vars["Inbox"] != ""
+}
+
+// seqParams sets the command parameters of a step's query.
+func seqParams(t *testing.T, req *easclient.Request, params map[string]string, vars map[string]string) {
+	t.Helper()
+	for k, v := range params {
+		v = seqExpand(t, v, vars)
+		switch k {
+		case "SaveInSent":
+			req.SaveInSent = v == "T"
+		case "AcceptMultiPart":
+			req.AcceptMultiPart = v == "T"
+		case "ItemId":
+			req.ItemID = v
+		case "CollectionId":
+			req.CollectionID = v
+		case "LongId":
+			req.LongID = v
+		case "AttachmentName":
+			req.AttachmentName = v
+		case "Occurrence":
+			req.Occurrence = v
+		default:
+			t.Fatalf("command parameter %q", k)
+		}
+	}
+}
+
+// seqMIME reads a message file, expands its placeholders and ends its lines with CR LF, as
+// RFC 5322 and every client's MIME have them.
+func seqMIME(t *testing.T, name string, vars map[string]string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	require.NoError(t, err)
+	text := strings.ReplaceAll(seqExpand(t, string(b), vars), "\r\n", "\n")
+	return []byte(strings.ReplaceAll(text, "\n", "\r\n"))
+}
+
+// deliverFile delivers the message in file name to the address, as easd deliver does.
+func (env *setupEnv) deliverFile(t *testing.T, to, name string, vars map[string]string) {
+	t.Helper()
+	_, err := env.st.Deliver(t.Context(), to, seqMIME(t, name, vars))
+	require.NoError(t, err, "deliver %s to %s", name, to)
+}
+
+// wakePing sends a Ping, waits until the server holds it, delivers the message and returns
+// the Ping's answer: the Ping must wake on the delivery (its HeartbeatInterval is far longer
+// than the test).
+func (env *setupEnv) wakePing(t *testing.T, c *easclient.Client, req *easclient.Request, to, name string, vars map[string]string) *easclient.Response {
+	t.Helper()
+	require.Equal(t, eas.CmdPing, req.Cmd, "only a Ping waits for a delivery")
+	before := env.ping.Waiting()
+	type answer struct {
+		resp *easclient.Response
+		err  error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		resp, err := c.Do(t.Context(), req)
+		done <- answer{resp, err}
+	}()
+	// Wait until the Ping waits. One that answers before the delivery had changes pending
+	// already: the step is wrong, or the server saw changes that are not there.
+	for env.ping.Waiting() <= before {
+		select {
+		case a := <-done:
+			require.NoError(t, a.err)
+			x, _ := a.resp.XML()
+			t.Errorf("the Ping answered before the delivery:\n%s", x)
+			return a.resp
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	env.deliverFile(t, to, name, vars)
+	a := <-done
+	require.NoError(t, a.err)
+	return a.resp
+}
+
+// seqFolderTypes are the default folders a mailbox check may name.
+var seqFolderTypes = map[string]store.FolderType{"Inbox": store.FolderInbox, "Drafts": store.FolderDrafts,
+	"Deleted": store.FolderDeleted, "Sent": store.FolderSent, "Outbox": store.FolderOutbox}
+
+// checkStore checks the mailbox and outbound-queue expectations of a step.
+func (env *setupEnv) checkStore(t *testing.T, checks []seqMailCheck, outbound map[string]int, vars map[string]string) {
+	t.Helper()
+	ctx := t.Context()
+	for _, mc := range checks {
+		addr := mc.User
+		if addr == "" {
+			addr = "alice@example.com"
+		}
+		u, err := env.st.UserByAddress(ctx, addr)
+		require.NoError(t, err)
+		var folder store.Folder
+		if typ, ok := seqFolderTypes[mc.Folder]; ok {
+			folder, err = env.st.FolderByType(ctx, u.Mailbox, typ)
+			require.NoError(t, err, "%s of %s", mc.Folder, addr)
+		} else {
+			id, err := strconv.ParseInt(seqExpand(t, "{{"+mc.Folder+"}}", vars), 10, 64)
+			require.NoError(t, err, "folder %s", mc.Folder)
+			folder, err = env.st.Folder(ctx, store.FolderID(id))
+			require.NoError(t, err, "folder %s", mc.Folder)
+		}
+		items, err := env.st.Items(ctx, folder.ID)
+		require.NoError(t, err)
+		subject := seqExpand(t, mc.Subject, vars)
+		var match []store.Item
+		for _, it := range items {
+			if it.Subject == subject {
+				match = append(match, it)
+			}
+		}
+		if !assert.Len(t, match, mc.Count, "%q in %s of %s", subject, mc.Folder, addr) {
+			continue
+		}
+		for _, it := range match {
+			flag := func(want *bool, got bool, what string) {
+				if want != nil {
+					assert.Equal(t, *want, got, "%s of %q in %s of %s", what, subject, mc.Folder, addr)
+				}
+			}
+			flag(mc.Read, it.Seen, "read")
+			flag(mc.Flagged, it.Flagged, "flagged")
+			flag(mc.Answered, it.Answered, "answered")
+			flag(mc.Forwarded, it.Forwarded, "forwarded")
+			if len(mc.Contains) > 0 {
+				raw, err := env.st.ItemBody(ctx, it.ID)
+				require.NoError(t, err)
+				for _, want := range mc.Contains {
+					assert.Contains(t, string(raw), seqExpand(t, want, vars), "%q in %s of %s", subject, mc.Folder, addr)
+				}
+			}
+		}
+	}
+	if len(outbound) == 0 {
+		return
+	}
+	queue, err := env.st.OutboundQueue(ctx, 0)
+	require.NoError(t, err)
+	for addr, want := range outbound {
+		n := 0
+		for _, m := range queue {
+			for _, r := range m.Recipients {
+				if strings.EqualFold(r.Address, addr) {
+					n++
+				}
+			}
+		}
+		assert.Equal(t, want, n, "queued submissions to %s", addr)
+	}
 }
 
 // seqDefaultFolders are the folder types every mailbox has at the root and the names the
