@@ -323,6 +323,17 @@ CREATE TABLE user_device_lists (
 ALTER TABLE devices ADD COLUMN wipe_ack_status INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX devices_user ON devices (user_id, access_state);
 `},
+	{7, "admin change signals", `
+CREATE TABLE admin_changes (
+	id {{id}},
+	node TEXT NOT NULL,
+	kind INTEGER NOT NULL,
+	user_id BIGINT NOT NULL DEFAULT 0,
+	device_id TEXT NOT NULL DEFAULT '',
+	created_at {{time}} NOT NULL
+);
+CREATE INDEX admin_changes_created ON admin_changes (created_at);
+`},
 }
 
 // LatestSchemaVersion is the version Migrate brings a database to.

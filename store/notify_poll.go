@@ -46,6 +46,7 @@ func (s *Store) PollOtherWriters(interval time.Duration) {
 	if interval <= 0 {
 		interval = DefaultPollInterval
 	}
+	s.pollAdminChanges(interval) // admin changes of other processes (adminchange.go)
 	p := &pollNotifier{inner: s.notifier, s: s, interval: interval, watched: make(map[MailboxID]int), stop: make(chan struct{})}
 	s.notifier = p
 	prev := s.closeNotifier

@@ -31,6 +31,7 @@ type PGNotifier struct {
 	channel string
 	node    string // tags our own notifications so the listener skips them
 	log     *slog.Logger
+	admin   *pgAdmin // admin changes on a second channel (adminchange.go)
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -59,6 +60,7 @@ func NewPGNotifier(ctx context.Context, dsn string, db *gorm.DB, log *slog.Logge
 		channel: "easd_changes." + schema,
 		node:    hex.EncodeToString(id[:]),
 		log:     log,
+		admin:   newPGAdmin(schema),
 		cancel:  cancel,
 		done:    make(chan struct{}),
 	}
@@ -75,6 +77,12 @@ func (n *PGNotifier) listen(ctx context.Context, dsn string) (*pgx.Conn, error) 
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		return nil, fmt.Errorf("store: notifier: connect: %w", err)
+	}
+	// The admin channel first: the change channel's LISTEN stays the connection's last query,
+	// which is how pg_stat_activity shows the listener.
+	if _, err := conn.Exec(ctx, `LISTEN `+pgx.Identifier{n.admin.channel}.Sanitize()); err != nil {
+		_ = conn.Close(context.Background())
+		return nil, fmt.Errorf("store: notifier: listen: %w", err)
 	}
 	if _, err := conn.Exec(ctx, `LISTEN `+pgx.Identifier{n.channel}.Sanitize()); err != nil {
 		_ = conn.Close(context.Background())
@@ -99,6 +107,10 @@ func (n *PGNotifier) run(ctx context.Context, dsn string, conn *pgx.Conn) {
 				break
 			}
 			backoff = 100 * time.Millisecond
+			if msg.Channel == n.admin.channel {
+				n.admin.received(msg.Payload, n.log)
+				continue
+			}
 			ev, node, ok := decodeEvent(msg.Payload)
 			if !ok {
 				n.log.Warn("change notifications: bad payload", "payload", msg.Payload)
@@ -122,6 +134,7 @@ func (n *PGNotifier) run(ctx context.Context, dsn string, conn *pgx.Conn) {
 		conn = c
 		n.log.Info("change notifications: listener reconnected")
 		n.hub.broadcast() // events may have been missed
+		n.admin.lost()
 	}
 }
 

@@ -98,6 +98,7 @@ type Store struct {
 	log      *slog.Logger
 	kdf      KDFParams
 	notifier Notifier
+	admin    *adminBus // AdminChange subscribers (adminchange.go)
 	// closeNotifier stops a notifier Open created; nil for one passed in.
 	closeNotifier func() error
 	// dummyHash is compared against for unknown accounts so that
@@ -218,7 +219,10 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	} else if n == nil {
 		n = NewHub()
 	}
-	s := &Store{db: db, dialect: d, log: log, kdf: kdf, notifier: n, closeNotifier: closeNotifier}
+	s := &Store{db: db, dialect: d, log: log, kdf: kdf, notifier: n, closeNotifier: closeNotifier, admin: newAdminBus()}
+	if pn, ok := n.(*PGNotifier); ok {
+		s.listenAdmin(pn)
+	}
 	s.dummyHash, err = hashPassword("easd dummy password", kdf)
 	if err != nil {
 		_ = s.Close()
