@@ -222,6 +222,7 @@ func endpointCases() []endpointCase {
 	q, a := store.AccessQuarantined, store.AccessAllowed
 	return []endpointCase{
 		{"session", "GET", fixed("/session", nil), 200, 200, ""},
+		{"stats", "GET", fixed("/stats", nil), 200, 200, ""},
 		{"list users", "GET", fixed("/users?q=example", nil), 200, 200, ""},
 		{"create user", "POST", func(en *env) (string, any) {
 			return "/users", map[string]string{"address": fmt.Sprintf("new%d@example.com", en.seq.Add(1)), "password": "pw"}
@@ -237,7 +238,7 @@ func endpointCases() []endpointCase {
 			require.NoError(en.t, err)
 			return "/users/" + en.user().Address + "/policy", map[string]int64{"policy_id": int64(p.ID)}
 		}, 200, 403, "policy.assign"},
-		{"list devices", "GET", fixed("/devices?state=quarantined&limit=5", nil), 200, 200, ""},
+		{"list devices", "GET", fixed("/devices?state=quarantined&sort=-last_seen&compliance=non-compliant&limit=5&offset=1", nil), 200, 200, ""},
 		{"show device", "GET", devPath(a, false, ""), 200, 200, ""},
 		{"approve quarantined", "POST", devPath(q, false, "/allow"), 200, 200, "api.device.allowed"},
 		{"block quarantined", "POST", devPath(q, false, "/block"), 200, 200, "api.device.blocked"},
@@ -252,6 +253,10 @@ func endpointCases() []endpointCase {
 		{"cancel wipe", "POST", devPath(a, true, "/cancel-wipe"), 200, 200, "api.device.wipe-cancel"},
 		{"remove device", "DELETE", devPath(a, false, ""), 204, 403, "api.device.remove"},
 		{"device history", "GET", devPath(q, false, "/history"), 200, 200, ""},
+		{"device traces", "GET", devPath(a, false, "/traces?limit=5"), 200, 200, ""},
+		{"switch trace", "PUT", func(en *env) (string, any) {
+			return fmt.Sprintf("/devices/%d/trace", en.device(a, false).ID), map[string]bool{"enabled": true}
+		}, 200, 403, "api.device.trace"},
 		{"list rules", "GET", fixed("/rules", nil), 200, 403, ""},
 		{"add rule", "POST", func(en *env) (string, any) {
 			return "/rules", map[string]string{"field": "model", "match": "prefix", "pattern": fmt.Sprintf("NoSuchModel%d", en.seq.Add(1)), "action": "quarantined"}
@@ -271,7 +276,7 @@ func endpointCases() []endpointCase {
 			return path, map[string]any{"settings": map[string]any{"AllowCamera": false}}
 		}, 200, 403, "policy.update"},
 		{"outbound", "GET", fixed("/outbound", nil), 200, 403, ""},
-		{"audit", "GET", fixed("/audit?action=admin.login", nil), 200, 403, ""},
+		{"audit", "GET", fixed("/audit?action=admin.login&limit=10&offset=0", nil), 200, 403, ""},
 	}
 }
 

@@ -9,7 +9,9 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -45,6 +47,7 @@ var routes = []route{
 	{http.MethodGet, "/openapi.json", public, (*Service).getOpenAPI},
 	{http.MethodPost, "/login", public, (*Service).postLogin},
 	{http.MethodGet, "/session", anyRole, (*Service).getSession},
+	{http.MethodGet, "/stats", anyRole, (*Service).getStats},
 
 	{http.MethodGet, "/users", anyRole, (*Service).listUsers},
 	{http.MethodPost, "/users", adminOnly, (*Service).createUser},
@@ -66,6 +69,8 @@ var routes = []route{
 	{http.MethodPost, "/devices/:id/cancel-wipe", anyRole, (*Service).cancelWipe},
 	{http.MethodDelete, "/devices/:id", adminOnly, (*Service).removeDevice},
 	{http.MethodGet, "/devices/:id/history", anyRole, (*Service).deviceHistory},
+	{http.MethodGet, "/devices/:id/traces", anyRole, (*Service).listTraces},
+	{http.MethodPut, "/devices/:id/trace", adminOnly, (*Service).setTrace},
 
 	{http.MethodGet, "/rules", adminOnly, (*Service).listRules},
 	{http.MethodPost, "/rules", adminOnly, (*Service).addRule},
@@ -166,6 +171,20 @@ func page(c echo.Context) (Page, error) {
 	return Page{Limit: limit, Offset: offset}, nil
 }
 
+// onlyParams refuses a query parameter not in names, and one given twice:
+// a misspelt filter must not silently list everything.
+func onlyParams(c echo.Context, names ...string) error {
+	for k, vs := range c.QueryParams() {
+		if !slices.Contains(names, k) {
+			return errInvalid(fmt.Sprintf("unknown query parameter %q (accepted: %s)", k, strings.Join(names, ", ")))
+		}
+		if len(vs) > 1 {
+			return errInvalid(fmt.Sprintf("query parameter %q is given %d times", k, len(vs)))
+		}
+	}
+	return nil
+}
+
 func pathID(c echo.Context) (int64, error) {
 	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
 	if err != nil || id <= 0 {
@@ -228,6 +247,7 @@ type deviceJSON struct {
 	MobileOperator  string     `json:"mobile_operator"`
 	FirstSeen       *time.Time `json:"first_seen,omitempty"`
 	LastSeen        *time.Time `json:"last_seen,omitempty"`
+	PolicyCompliant bool       `json:"policy_compliant"`
 	PolicyKey       uint32     `json:"policy_key"`
 	PolicyID        int64      `json:"policy_id"`
 	PolicyVersion   int64      `json:"policy_version"`
@@ -252,7 +272,7 @@ func deviceView(d DeviceWithUser) deviceJSON {
 		DeviceType: d.DeviceType, UserAgent: d.UserAgent, ProtocolVersion: d.ProtocolVersion,
 		Model: d.Info.Model, IMEI: d.Info.IMEI, FriendlyName: d.Info.FriendlyName, OS: d.Info.OS,
 		OSLanguage: d.Info.OSLanguage, PhoneNumber: d.Info.PhoneNumber, MobileOperator: d.Info.MobileOperator,
-		FirstSeen: optTime(d.FirstSeen), LastSeen: optTime(d.LastSeen),
+		FirstSeen: optTime(d.FirstSeen), LastSeen: optTime(d.LastSeen), PolicyCompliant: d.Compliant,
 		PolicyKey: d.PolicyKey, PolicyID: int64(d.PolicyID), PolicyVersion: d.PolicyVersion,
 		ProvisionStatus: d.ProvisionStatus, ProvisionedAt: optTime(d.ProvisionedAt),
 		AccessState: d.AccessState, AccessReason: d.AccessReason, AccessSetBy: d.AccessSetBy,
@@ -329,6 +349,9 @@ func (s *Service) getSession(c echo.Context) error {
 }
 
 func (s *Service) listUsers(c echo.Context) error {
+	if err := onlyParams(c, "q", "limit", "offset"); err != nil {
+		return err
+	}
 	p, err := page(c)
 	if err != nil {
 		return err
@@ -433,15 +456,30 @@ func (s *Service) assignPolicy(c echo.Context) error {
 }
 
 func (s *Service) listDevices(c echo.Context) error {
+	if err := onlyParams(c, "user", "state", "type", "model", "os", "seen_before", "seen_after", "compliance",
+		"wipe", "wipe_pending", "q", "sort", "limit", "offset"); err != nil {
+		return err
+	}
 	p, err := page(c)
 	if err != nil {
 		return err
 	}
-	f := DeviceFilter{User: c.QueryParam("user"), AccessState: c.QueryParam("state"), DeviceType: c.QueryParam("type")}
+	f := DeviceFilter{User: c.QueryParam("user"), AccessState: c.QueryParam("state"), DeviceType: c.QueryParam("type"),
+		Model: c.QueryParam("model"), OS: c.QueryParam("os"), Compliance: c.QueryParam("compliance"),
+		Wipe: c.QueryParam("wipe"), Search: c.QueryParam("q"), Sort: c.QueryParam("sort")}
+	if f.SeenBefore, err = queryTime(c, "seen_before"); err != nil {
+		return err
+	}
+	if f.SeenAfter, err = queryTime(c, "seen_after"); err != nil {
+		return err
+	}
 	switch c.QueryParam("wipe_pending") {
 	case "", "false":
 	case "true":
-		f.WipePending = true
+		if f.Wipe != "" && f.Wipe != WipeFilterPending {
+			return errInvalid("wipe_pending=true contradicts wipe=" + f.Wipe)
+		}
+		f.Wipe = WipeFilterPending
 	default:
 		return errInvalid("wipe_pending must be true or false")
 	}
@@ -461,11 +499,12 @@ func (s *Service) getDevice(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	d, err := s.Device(c.Request().Context(), store.PartnershipID(id))
+	d, err := s.DeviceDetail(c.Request().Context(), store.PartnershipID(id))
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, deviceView(d))
+	return c.JSON(http.StatusOK, deviceDetailJSON{deviceJSON: deviceView(d.DeviceWithUser),
+		LikelySuccessors: likelyViews(d.Successors), LikelyPredecessor: likelyViews(d.Predecessors)})
 }
 
 func (s *Service) setAccess(c echo.Context, state string) error {
@@ -630,6 +669,9 @@ func (s *Service) updatePolicy(c echo.Context) error {
 }
 
 func (s *Service) listOutbound(c echo.Context) error {
+	if err := onlyParams(c, "limit"); err != nil {
+		return err
+	}
 	limit, err := queryInt(c, "limit")
 	if err != nil {
 		return err
@@ -661,6 +703,9 @@ func auditView(r store.AuditEntry) auditJSON {
 func (s *Service) deviceHistory(c echo.Context) error {
 	id, err := pathID(c)
 	if err != nil {
+		return err
+	}
+	if err := onlyParams(c, "limit"); err != nil {
 		return err
 	}
 	limit, err := queryInt(c, "limit")
@@ -737,25 +782,25 @@ func (s *Service) removeRule(c echo.Context) error {
 }
 
 func (s *Service) listAudit(c echo.Context) error {
+	if err := onlyParams(c, "actor", "action", "target", "since", "until", "limit", "offset"); err != nil {
+		return err
+	}
+	p, err := page(c)
+	if err != nil {
+		return err
+	}
 	f := store.AuditFilter{Actor: c.QueryParam("actor"), Action: c.QueryParam("action"), Target: c.QueryParam("target")}
-	var err error
 	if f.Since, err = queryTime(c, "since"); err != nil {
 		return err
 	}
 	if f.Until, err = queryTime(c, "until"); err != nil {
 		return err
 	}
-	if f.Limit, err = queryInt(c, "limit"); err != nil {
-		return err
-	}
-	if c.QueryParam("limit") != "" && f.Limit == 0 {
-		return errInvalid(fmt.Sprintf("limit must be 1–%d", maxPageLimit))
-	}
-	rows, err := s.Audit(c.Request().Context(), f)
+	rows, n, err := s.Audit(c.Request().Context(), f, p)
 	if err != nil {
 		return err
 	}
-	out := listJSON[auditJSON]{Items: make([]auditJSON, len(rows)), Total: len(rows)}
+	out := listJSON[auditJSON]{Items: make([]auditJSON, len(rows)), Total: n}
 	for i, r := range rows {
 		out.Items[i] = auditView(r)
 	}

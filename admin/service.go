@@ -7,11 +7,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/easd/easd/devices"
+	"github.com/easd/easd/internal/hourly"
 	"github.com/easd/easd/policy"
 	"github.com/easd/easd/store"
 )
@@ -42,8 +42,14 @@ type Options struct {
 	// DefaultInactivityTimeout. New refuses a value outside
 	// MinInactivityTimeout–MaxInactivityTimeout.
 	InactivityTimeout time.Duration
-	Logger            *slog.Logger     // nil: discard
-	Now               func() time.Time // nil: time.Now
+	// Requests counts EAS requests per hour for GET /stats (NewRequestCounter,
+	// fed by CountRequest); nil: a counter nobody feeds, so the counts are zero.
+	Requests *hourly.Counter
+	// Started is when the process started, the start of the request counts;
+	// zero: when New ran.
+	Started time.Time
+	Logger  *slog.Logger     // nil: discard
+	Now     func() time.Time // nil: time.Now
 }
 
 // Service is the admin service. It is safe for concurrent use.
@@ -54,6 +60,8 @@ type Service struct {
 	keys       [][]byte // keys[0] signs
 	guard      Guard
 	inactivity time.Duration
+	requests   *hourly.Counter
+	started    time.Time
 	log        *slog.Logger
 	now        func() time.Time
 }
@@ -103,6 +111,13 @@ func New(opts Options) (*Service, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.requests, s.started = opts.Requests, opts.Started
+	if s.requests == nil {
+		s.requests = NewRequestCounter()
+	}
+	if s.started.IsZero() {
+		s.started = s.now()
+	}
 	return s, nil
 }
 
@@ -144,37 +159,18 @@ func (p Page) check() (Page, error) {
 	return p, nil
 }
 
-func window[T any](all []T, p Page) []T {
-	if p.Offset >= len(all) {
-		return []T{}
-	}
-	all = all[p.Offset:]
-	if len(all) > p.Limit {
-		all = all[:p.Limit]
-	}
-	return all
-}
-
 // Users returns the users whose address or display name contains query
-// (case-insensitive; empty: all), ordered by address, and how many matched.
+// (case-insensitive; empty: all), ordered by address, and how many matched;
+// the search and the window run in the database.
 func (s *Service) Users(ctx context.Context, query string, p Page) ([]store.User, int, error) {
 	p, err := p.check()
 	if err != nil {
 		return nil, 0, err
 	}
-	if len(query) > 256 {
+	if len(query) > maxFilterLen {
 		return nil, 0, errInvalid("q is too long")
 	}
-	all, err := s.st.Users(ctx)
-	if err != nil {
-		return nil, 0, err
-	}
-	q := strings.ToLower(query)
-	matched := slices.DeleteFunc(all, func(u store.User) bool {
-		return q != "" && !strings.Contains(u.Address, q) && !strings.Contains(strings.ToLower(u.DisplayName), q)
-	})
-	slices.SortFunc(matched, func(a, b store.User) int { return strings.Compare(a.Address, b.Address) })
-	return window(matched, p), len(matched), nil
+	return s.st.QueryUsers(ctx, query, p.Limit, p.Offset)
 }
 
 // User returns one user.
@@ -266,22 +262,42 @@ func (s *Service) UserPolicy(ctx context.Context, addr string) (policy.Policy, e
 	return s.pol.ForUser(ctx, u.ID)
 }
 
-// DeviceFilter selects devices for Devices.
+// maxFilterLen bounds a text filter.
+const maxFilterLen = 256
+
+// Wipe filters of DeviceFilter.
+const (
+	WipeFilterWiped   = store.WipedYes     // the device acknowledged a wipe
+	WipeFilterPending = store.WipedPending // requested or sent, not yet acknowledged
+	WipeFilterNone    = store.WipedNo      // neither
+)
+
+// DeviceFilter selects devices for Devices; zero fields do not filter.
 type DeviceFilter struct {
 	User        string // an address
 	AccessState string // store.AccessAllowed, …
 	DeviceType  string
-	WipePending bool
+	Model       string
+	OS          string // DeviceInformation OS, or the DeviceType where the device sent none
+	SeenBefore  time.Time
+	SeenAfter   time.Time
+	Compliance  string // store.Compliant, store.NonCompliant
+	Wipe        string // WipeFilterWiped, WipeFilterPending, WipeFilterNone
+	Search      string // a part of the address, DeviceId, model or friendly name
+	Sort        string // a key of store.DeviceSorts
 }
 
-// DeviceWithUser is a partnership and its user's address.
+// DeviceWithUser is a partnership, its user's address and whether it
+// complies with the user's policy.
 type DeviceWithUser struct {
 	devices.Device
-	Address string
+	Address   string
+	Compliant bool
 }
 
-// Devices lists partnerships matching f, by user then DeviceId, and how
-// many matched (up to the store's 100000).
+// Devices lists partnerships matching f in f.Sort's order (default: by
+// user then DeviceId), and how many matched; filters, order and window run
+// in the database.
 func (s *Service) Devices(ctx context.Context, f DeviceFilter, p Page) ([]DeviceWithUser, int, error) {
 	p, err := p.check()
 	if err != nil {
@@ -292,10 +308,30 @@ func (s *Service) Devices(ctx context.Context, f DeviceFilter, p Page) ([]Device
 	default:
 		return nil, 0, errInvalid("state must be allowed, blocked or quarantined")
 	}
-	if len(f.DeviceType) > 256 {
-		return nil, 0, errInvalid("type is too long")
+	switch f.Compliance {
+	case "", store.Compliant, store.NonCompliant:
+	default:
+		return nil, 0, errInvalid("compliance must be compliant or non-compliant")
 	}
-	sf := store.DeviceFilter{AccessState: f.AccessState, DeviceType: f.DeviceType, Limit: maxPageOffset + maxPageLimit}
+	switch f.Wipe {
+	case "", WipeFilterWiped, WipeFilterPending, WipeFilterNone:
+	default:
+		return nil, 0, errInvalid("wipe must be wiped, pending or none")
+	}
+	if _, ok := store.DeviceSorts[f.Sort]; !ok {
+		return nil, 0, errInvalid("sort must be one of last_seen, -last_seen, user, model, state")
+	}
+	for name, v := range map[string]string{"user": f.User, "type": f.DeviceType, "model": f.Model, "os": f.OS, "q": f.Search} {
+		if len(v) > maxFilterLen {
+			return nil, 0, errInvalid(name + " is too long")
+		}
+	}
+	if !f.SeenBefore.IsZero() && !f.SeenAfter.IsZero() && !f.SeenAfter.Before(f.SeenBefore) {
+		return nil, 0, errInvalid("seen_after must be before seen_before")
+	}
+	q := store.DeviceQuery{AccessState: f.AccessState, DeviceType: f.DeviceType, Model: f.Model, OS: f.OS,
+		SeenBefore: f.SeenBefore, SeenAfter: f.SeenAfter, Compliance: f.Compliance, Wiped: f.Wipe,
+		Search: f.Search, Sort: f.Sort, Limit: p.Limit, Offset: p.Offset}
 	if f.User != "" {
 		u, err := s.st.UserByAddress(ctx, f.User)
 		if errors.Is(err, store.ErrNotFound) {
@@ -303,51 +339,26 @@ func (s *Service) Devices(ctx context.Context, f DeviceFilter, p Page) ([]Device
 		} else if err != nil {
 			return nil, 0, err
 		}
-		sf.User = u.ID
+		q.User = u.ID
 	}
-	all, err := s.reg.List(ctx, sf)
+	ls, n, err := s.st.QueryDevices(ctx, q)
 	if err != nil {
 		return nil, 0, err
 	}
-	if f.WipePending {
-		all = slices.DeleteFunc(all, func(d devices.Device) bool { return !d.WipePending() })
-	}
-	n := len(all)
-	page := window(all, p)
-	addrs, err := s.addresses(ctx)
-	if err != nil {
-		return nil, 0, err
-	}
-	out := make([]DeviceWithUser, len(page))
-	for i, d := range page {
-		out[i] = DeviceWithUser{Device: d, Address: addrs[d.User]}
+	out := make([]DeviceWithUser, len(ls))
+	for i, l := range ls {
+		out[i] = DeviceWithUser{Device: l.Device, Address: l.Address, Compliant: l.Compliant}
 	}
 	return out, n, nil
 }
 
-func (s *Service) addresses(ctx context.Context) (map[store.UserID]string, error) {
-	users, err := s.st.Users(ctx)
-	if err != nil {
-		return nil, err
-	}
-	m := make(map[store.UserID]string, len(users))
-	for _, u := range users {
-		m[u.ID] = u.Address
-	}
-	return m, nil
-}
-
 // Device returns one partnership.
 func (s *Service) Device(ctx context.Context, id store.PartnershipID) (DeviceWithUser, error) {
-	d, err := s.reg.ByID(ctx, id)
+	l, err := s.st.DeviceListingByID(ctx, id)
 	if err != nil {
 		return DeviceWithUser{}, err
 	}
-	u, err := s.st.UserByID(ctx, d.User)
-	if err != nil {
-		return DeviceWithUser{}, err
-	}
-	return DeviceWithUser{Device: d, Address: u.Address}, nil
+	return DeviceWithUser{Device: l.Device, Address: l.Address, Compliant: l.Compliant}, nil
 }
 
 // SetDeviceAccess records an individual decision (allow, block,
@@ -367,7 +378,7 @@ func (s *Service) SetDeviceAccess(ctx context.Context, p Principal, id store.Par
 		return DeviceWithUser{}, err
 	}
 	s.audit(ctx, p, "api.device."+state, deviceTarget(d), "was "+cur.AccessState)
-	return DeviceWithUser{Device: d, Address: cur.Address}, nil
+	return DeviceWithUser{Device: d, Address: cur.Address, Compliant: cur.Compliant}, nil
 }
 
 // ResetDeviceAccess drops an individual decision.
@@ -381,7 +392,7 @@ func (s *Service) ResetDeviceAccess(ctx context.Context, p Principal, id store.P
 		return DeviceWithUser{}, err
 	}
 	s.audit(ctx, p, "api.device.clear-access", deviceTarget(d), "now "+d.AccessState)
-	return DeviceWithUser{Device: d, Address: cur.Address}, nil
+	return DeviceWithUser{Device: d, Address: cur.Address, Compliant: cur.Compliant}, nil
 }
 
 // RequestWipe asks for a full or account-only wipe.
@@ -399,7 +410,7 @@ func (s *Service) RequestWipe(ctx context.Context, p Principal, id store.Partner
 		action = "api.device.wipe-account"
 	}
 	s.audit(ctx, p, action, deviceTarget(d), "requested")
-	return DeviceWithUser{Device: d, Address: cur.Address}, nil
+	return DeviceWithUser{Device: d, Address: cur.Address, Compliant: cur.Compliant}, nil
 }
 
 // CancelWipe cancels a wipe not yet sent.
@@ -413,7 +424,7 @@ func (s *Service) CancelWipe(ctx context.Context, p Principal, id store.Partners
 		return DeviceWithUser{}, err
 	}
 	s.audit(ctx, p, "api.device.wipe-cancel", deviceTarget(d), "")
-	return DeviceWithUser{Device: d, Address: cur.Address}, nil
+	return DeviceWithUser{Device: d, Address: cur.Address, Compliant: cur.Compliant}, nil
 }
 
 // RemoveDevice deletes a partnership.
@@ -479,21 +490,21 @@ func (s *Service) Outbound(ctx context.Context, limit int) ([]store.OutboundMess
 	return s.st.OutboundQueue(ctx, limit)
 }
 
-// Audit reads the audit log, newest first.
-func (s *Service) Audit(ctx context.Context, f store.AuditFilter) ([]store.AuditEntry, error) {
-	if f.Limit == 0 {
-		f.Limit = defaultPageLimit
+// Audit reads the audit log, newest first: the page p of the entries f
+// selects (f.Limit is ignored) and how many match in all.
+func (s *Service) Audit(ctx context.Context, f store.AuditFilter, p Page) ([]store.AuditEntry, int, error) {
+	p, err := p.check()
+	if err != nil {
+		return nil, 0, err
 	}
-	if f.Limit < 1 || f.Limit > maxPageLimit {
-		return nil, errInvalid(fmt.Sprintf("limit must be 1–%d", maxPageLimit))
-	}
-	if len(f.Actor) > 256 || len(f.Action) > 256 || len(f.Target) > 256 {
-		return nil, errInvalid("filter too long")
+	if len(f.Actor) > maxFilterLen || len(f.Action) > maxFilterLen || len(f.Target) > maxFilterLen {
+		return nil, 0, errInvalid("filter too long")
 	}
 	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Since.Before(f.Until) {
-		return nil, errInvalid("since must be before until")
+		return nil, 0, errInvalid("since must be before until")
 	}
-	return s.st.Audit(ctx, f)
+	f.Limit = p.Limit
+	return s.st.QueryAudit(ctx, f, p.Offset)
 }
 
 // DeviceHistory returns the audit rows about a partnership, newest first:
@@ -504,7 +515,8 @@ func (s *Service) DeviceHistory(ctx context.Context, id store.PartnershipID, lim
 	if err != nil {
 		return nil, err
 	}
-	return s.Audit(ctx, store.AuditFilter{Target: deviceTarget(d), Limit: limit})
+	rows, _, err := s.Audit(ctx, store.AuditFilter{Target: deviceTarget(d)}, Page{Limit: limit})
+	return rows, err
 }
 
 // Rules lists the device access rules.

@@ -56,6 +56,26 @@ func TestValidation(t *testing.T) {
 			{"unknown policy", "PUT", "/users/" + alice.Address + "/policy", map[string]int{"policy_id": 99999}, 404, CodeNotFound, ""},
 			{"bad state filter", "GET", "/devices?state=lost", nil, 400, CodeInvalid, "state"},
 			{"bad wipe_pending", "GET", "/devices?wipe_pending=maybe", nil, 400, CodeInvalid, "wipe_pending"},
+			{"bad sort", "GET", "/devices?sort=colour", nil, 400, CodeInvalid, "sort"},
+			{"bad compliance", "GET", "/devices?compliance=maybe", nil, 400, CodeInvalid, "compliance"},
+			{"bad wipe filter", "GET", "/devices?wipe=gone", nil, 400, CodeInvalid, "wipe"},
+			{"wipe filters contradict", "GET", "/devices?wipe=wiped&wipe_pending=true", nil, 400, CodeInvalid, "contradicts"},
+			{"seen_before not a time", "GET", "/devices?seen_before=yesterday", nil, 400, CodeInvalid, "seen_before"},
+			{"seen window empty", "GET", "/devices?seen_after=2026-01-02T00:00:00Z&seen_before=2026-01-01T00:00:00Z", nil, 400, CodeInvalid, "seen_after"},
+			{"long device search", "GET", "/devices?q=" + strings.Repeat("a", 257), nil, 400, CodeInvalid, "q"},
+			{"long model", "GET", "/devices?model=" + strings.Repeat("a", 257), nil, 400, CodeInvalid, "model"},
+			{"device list offset", "GET", "/devices?offset=100001", nil, 400, CodeInvalid, "offset"},
+			{"unknown device filter", "GET", "/devices?colour=red", nil, 400, CodeInvalid, `"colour"`},
+			{"repeated filter", "GET", "/devices?state=allowed&state=blocked", nil, 400, CodeInvalid, "2 times"},
+			{"unknown user filter", "GET", "/users?sort=address", nil, 400, CodeInvalid, `"sort"`},
+			{"unknown stats parameter", "GET", "/stats?hours=48", nil, 400, CodeInvalid, `"hours"`},
+			{"traces of unknown device", "GET", "/devices/99999/traces", nil, 404, CodeNotFound, ""},
+			{"traces limit zero", "GET", fmt.Sprintf("/devices/%d/traces?limit=0", idle.ID), nil, 400, CodeInvalid, "limit"},
+			{"traces limit too big", "GET", fmt.Sprintf("/devices/%d/traces?limit=1001", idle.ID), nil, 400, CodeInvalid, "limit"},
+			{"trace without enabled", "PUT", fmt.Sprintf("/devices/%d/trace", idle.ID), map[string]any{}, 400, CodeInvalid, "enabled"},
+			{"trace enabled not a bool", "PUT", fmt.Sprintf("/devices/%d/trace", idle.ID), map[string]any{"enabled": "yes"}, 400, CodeInvalid, ""},
+			{"trace without body", "PUT", fmt.Sprintf("/devices/%d/trace", idle.ID), nil, 415, CodeUnsupportedType, ""},
+			{"trace of unknown device", "PUT", "/devices/99999/trace", map[string]any{"enabled": true}, 404, CodeNotFound, ""},
 			{"device id not a number", "GET", "/devices/abc", nil, 404, CodeNotFound, ""},
 			{"unknown device", "GET", "/devices/999999", nil, 404, CodeNotFound, ""},
 			{"wipe twice", "POST", fmt.Sprintf("/devices/%d/wipe", wiping.ID), nil, 409, CodeWipeState, ""},
@@ -75,6 +95,8 @@ func TestValidation(t *testing.T) {
 			{"audit since not a time", "GET", "/audit?since=yesterday", nil, 400, CodeInvalid, "since"},
 			{"audit since after until", "GET", "/audit?since=2026-01-02T00:00:00Z&until=2026-01-01T00:00:00Z", nil, 400, CodeInvalid, "before"},
 			{"audit limit", "GET", "/audit?limit=5000", nil, 400, CodeInvalid, "limit"},
+			{"audit offset", "GET", "/audit?offset=-1", nil, 400, CodeInvalid, "offset"},
+			{"audit unknown filter", "GET", "/audit?who=root", nil, 400, CodeInvalid, `"who"`},
 			{"outbound limit", "GET", "/outbound?limit=0", nil, 400, CodeInvalid, "limit"},
 			{"unknown route", "GET", "/nope", nil, 404, CodeNotFound, ""},
 		} {
@@ -97,6 +119,9 @@ func TestValidation(t *testing.T) {
 		assert.Equal(t, def.Version, p.Version)
 		_, err = st.UserByAddress(t.Context(), "b@example.com")
 		assert.ErrorIs(t, err, store.ErrNotFound)
+		d, err := st.DeviceByID(t.Context(), idle.ID)
+		require.NoError(t, err)
+		assert.False(t, d.TraceEnabled, "no refused trace switch changed the device")
 	})
 }
 
