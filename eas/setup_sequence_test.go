@@ -181,6 +181,12 @@ type seqStep struct {
 		Count map[string]int `json:"count"`
 		// Empty: the answer is a 200 with no body (a successful SendMail).
 		Empty bool `json:"empty"`
+		// Raw: the answer is not WBXML but these bytes, in base64, with this Content-Type
+		// (GetAttachment, MS-ASCMD 2.2.1.7).
+		Raw *struct {
+			Base64      string `json:"base64"`
+			ContentType string `json:"contentType"`
+		} `json:"raw"`
 		// Mailbox: what the store holds after the step.
 		Mailbox []seqMailCheck `json:"mailbox"`
 		// Outbound: recipients and how many queued submissions name each.
@@ -204,6 +210,7 @@ type seqMailCheck struct {
 	Answered  *bool    `json:"answered"`
 	Forwarded *bool    `json:"forwarded"`
 	Contains  []string `json:"contains"` // texts the raw message holds
+	Lacks     []string `json:"lacks"`    // texts it must not hold
 }
 
 func seqReadJSON(t *testing.T, name string, v any) {
@@ -483,9 +490,16 @@ func (env *setupEnv) runStep(t *testing.T, base *easclient.Client, fam seqFamily
 		}
 		needBody := len(step.Expect.Values) > 0 || len(step.Save) > 0 || step.Expect.Folders || len(step.Expect.Count) > 0
 		require.False(t, needBody && step.Expect.Empty, "a step expects either values or an empty answer")
-		if !needBody {
+		switch {
+		case step.Expect.Raw != nil:
+			require.False(t, needBody, "a raw answer has no element paths")
+			want, err := base64.StdEncoding.DecodeString(step.Expect.Raw.Base64)
+			require.NoError(t, err)
+			assert.Equal(t, want, resp.Body, "the answer's bytes (%s)", step.Why)
+			assert.Equal(t, step.Expect.Raw.ContentType, resp.Header.Get("Content-Type"))
+		case !needBody:
 			assert.Empty(t, resp.Body, "no body with HTTP %d", resp.StatusCode)
-		} else {
+		default:
 			require.NotEmpty(t, resp.Body)
 			require.Equal(t, eas.ContentTypeWBXML, resp.Header.Get("Content-Type"))
 			root := parseWBXML(t, resp.Body)
@@ -677,11 +691,14 @@ func (env *setupEnv) checkStore(t *testing.T, checks []seqMailCheck, outbound ma
 			flag(mc.Flagged, it.Flagged, "flagged")
 			flag(mc.Answered, it.Answered, "answered")
 			flag(mc.Forwarded, it.Forwarded, "forwarded")
-			if len(mc.Contains) > 0 {
+			if len(mc.Contains)+len(mc.Lacks) > 0 {
 				raw, err := env.st.ItemBody(ctx, it.ID)
 				require.NoError(t, err)
 				for _, want := range mc.Contains {
 					assert.Contains(t, string(raw), seqExpand(t, want, vars), "%q in %s of %s", subject, mc.Folder, addr)
+				}
+				for _, bad := range mc.Lacks {
+					assert.NotContains(t, string(raw), seqExpand(t, bad, vars), "%q in %s of %s", subject, mc.Folder, addr)
 				}
 			}
 		}
