@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/easd/easd/devices"
+	"github.com/easd/easd/eas"
 	"github.com/easd/easd/internal/app"
 	"github.com/easd/easd/store"
 )
@@ -103,4 +104,88 @@ func TestLoginAndOverview(t *testing.T) {
 	assert.Equal(t, "5", cards["#/devices"], "cards %v", cards)
 	assert.Equal(t, "1", cards["#/quarantine"], "cards %v", cards)
 	assert.Equal(t, "1", cards["#/devices?state=blocked"], "cards %v", cards)
+}
+
+// deliver puts a message with subject into the user's Inbox.
+func (e *env) deliver(u store.User, subject string) {
+	e.t.Helper()
+	raw := fmt.Sprintf("From: carol@example.net\r\nTo: %s\r\nSubject: %s\r\nDate: Fri, 27 Nov 2026 09:00:00 +0000\r\n"+
+		"Message-ID: <%d.%s>\r\nContent-Type: text/plain\r\n\r\nHello.\r\n", u.Address, subject, len(subject), u.Address)
+	_, err := e.st.Deliver(e.t.Context(), u.Address, []byte(raw))
+	require.NoError(e.t, err)
+}
+
+// row is the CSS selector of a device's row in a device table.
+func row(d devices.Device) string { return fmt.Sprintf(`tr[data-device-id="%d"]`, d.ID) }
+
+// TestQuarantineApproval: a new device lands in quarantine and sees only
+// its Inbox with the explanation; the admin approves it with one click in
+// the queue, the page confirms, and the same device's next requests sync
+// every folder and its mail. Two more devices are approved and two blocked
+// in bulk.
+func TestQuarantineApproval(t *testing.T) {
+	e := newEnv(t, app.Config{DefaultAccess: store.AccessQuarantined})
+	alice, bob := e.user("alice@example.com"), e.user("bob@example.com")
+	e.deliver(alice, "Quarterly numbers")
+
+	p := e.newPhone(alice.Address, "NEWPHONE1", "iPhone", "iPhone 16", "iOS 18.2")
+	require.Equal(t, 1, p.provision())
+	d := e.device(alice, "NEWPHONE1")
+	require.Equal(t, store.AccessQuarantined, d.AccessState)
+	st, names := p.folderSync()
+	require.Equal(t, 1, st)
+	assert.Equal(t, []string{"Inbox"}, names, "quarantined: only the Inbox")
+	assert.Equal(t, []string{"Your device is waiting for approval"}, p.subjects("Inbox"), "quarantined: only the explanation")
+
+	others := map[string]*phone{}
+	for _, id := range []string{"BULKA1", "BULKA2", "BULKB1", "BULKB2"} {
+		others[id] = e.newPhone(bob.Address, id, "Android", "Pixel 9", "Android 15")
+		require.Equal(t, 1, others[id].provision())
+	}
+
+	e.login(adminName, adminPassword)
+	e.nav("quarantine")
+	require.Equal(t, 5, e.count(`#main tr[data-device-id]`), "five devices wait")
+	assert.Contains(t, e.text(row(d)), alice.Address)
+	assert.Contains(t, e.text(row(d)), "NEWPHONE1")
+
+	e.click(row(d) + ` button[data-action="approve"]`)
+	msg := e.status("NEWPHONE1")
+	assert.Contains(t, msg, alice.Address)
+	assert.Contains(t, msg, "allowed", "the server's answer")
+	e.waitFor(fmt.Sprintf(`!document.querySelector(%q)`, row(d)))
+	d = e.device(alice, "NEWPHONE1")
+	assert.Equal(t, store.AccessAllowed, d.AccessState)
+	assert.Equal(t, "admin:"+adminName, d.AccessSetBy)
+
+	// The same device, without provisioning again, now gets everything.
+	st, names = p.folderSync()
+	require.Equal(t, 1, st)
+	assert.Contains(t, names, "Sent Items")
+	assert.Contains(t, names, "Calendar")
+	assert.NotContains(t, names, "Inbox", "it had the Inbox already")
+	assert.ElementsMatch(t, []string{"Quarterly numbers", "Your device is waiting for approval"}, p.subjects("Inbox"))
+	assert.Empty(t, p.subjects("Sent Items"))
+
+	// Bulk: tick two, approve; tick the other two, block.
+	bulk := func(ids []string, button, state string) {
+		t.Helper()
+		for _, id := range ids {
+			e.click(row(e.device(bob, id)) + ` input[data-select]`)
+		}
+		e.click(button)
+		e.status("2 of 2")
+		for _, id := range ids {
+			assert.Equal(t, state, e.device(bob, id).AccessState, id)
+			e.waitFor(fmt.Sprintf(`!document.querySelector(%q)`, row(e.device(bob, id))))
+		}
+	}
+	bulk([]string{"BULKA1", "BULKA2"}, "#bulk-approve", store.AccessAllowed)
+	bulk([]string{"BULKB1", "BULKB2"}, "#bulk-block", store.AccessBlocked)
+	assert.Equal(t, 0, e.count(`#main tr[data-device-id]`), "the queue is empty")
+
+	for id, state := range map[string]int{"BULKA1": 1, "BULKB1": int(eas.StatusDeviceIsBlockedForThisUser)} {
+		st, _ := others[id].folderSync()
+		assert.Equal(t, state, st, "%s FolderSync", id)
+	}
 }

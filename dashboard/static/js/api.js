@@ -123,4 +123,11 @@ export function query(params) {
   return s ? '?' + s : '';
 }
 
-export const enc = encodeURIComponent;
+/**
+ * enc escapes a path segment, leaving "@" and the other characters a
+ * segment may hold as they are (RFC 3986 3.3): the API matches an address
+ * in the path as sent, so "alice%40example.com" would not be found.
+ */
+export function enc(s) {
+  return encodeURIComponent(s).replace(/%(40|2B|3A|21|24|26|27|28|29|2A|2C|3B|3D)/gi, (m) => decodeURIComponent(m));
+}

@@ -71,7 +71,8 @@ export function donut(title, rows, { headings = ['Label', 'Count'], unit = '', e
   const legend = h('ul', { class: 'legend' }, rows.map((row, i) => {
     const pct = total ? Math.round((row.value / total) * 100) : 0;
     const swatch = s('svg', { width: 12, height: 12, 'aria-hidden': 'true', class: 'swatch' }, s('rect', { width: 12, height: 12, rx: 2, fill: colour(row, i) }));
-    const label = onPick ? h('a', { href: onPick(row) }, row.label) : h('span', {}, row.label);
+    const href = onPick && onPick(row);
+    const label = href ? h('a', { href }, row.label) : h('span', {}, row.label);
     return h('li', {}, swatch, label, h('span', { class: 'legend-value' }, `${row.value.toLocaleString()} (${pct} %)`));
   }));
   return figure(title, h('div', { class: 'donut' }, svg), legend, rows, headings, empty);
@@ -125,4 +126,57 @@ export function columns(title, rows, { headings = ['Hour', 'Requests'], empty } 
     }
   });
   return figure(title, svg, null, rows, headings, empty);
+}
+
+/**
+ * stacked draws a time series of several parts per column (rows
+ * [{label, values: [n, …]}], series [{name, colour}]), with a legend and a
+ * table of every part and the total.
+ */
+export function stacked(title, rows, series, { empty, firstHeading = 'Hour' } = {}) {
+  const totals = rows.map((r) => r.values.reduce((a, v) => a + v, 0));
+  const caption = h('figcaption', {}, title);
+  if (!rows.length || totals.every((t) => t === 0)) {
+    return h('figure', { class: 'chart' }, caption, h('p', { class: 'muted chart-empty' }, empty || 'No data yet.'));
+  }
+  const top = niceMax(Math.max(1, ...totals));
+  const n = rows.length;
+  const left = 48, bottom = 24, height = 200, plotH = height - bottom - 10, width = 720;
+  const colW = (width - left) / n;
+  const svg = s('svg', { viewBox: `0 0 ${width} ${height}`, width: '100%', role: 'img', class: 'columns', preserveAspectRatio: 'xMinYMin meet',
+    'aria-label': `${title}: ${rows.map((r, i) => `${r.label} ${totals[i]}`).join(', ')}` });
+  for (const f of [0, 0.25, 0.5, 0.75, 1]) {
+    const y = 10 + plotH - f * plotH;
+    svg.append(s('line', { x1: left, x2: width, y1: y, y2: y, class: 'gridline' }));
+    svg.append(s('text', { x: left - 6, y: y + 4, 'text-anchor': 'end', class: 'axis' }, Math.round(top * f).toLocaleString()));
+  }
+  const every = Math.ceil(n / 12);
+  rows.forEach((row, i) => {
+    const x = left + i * colW + 2;
+    let y = 10 + plotH;
+    row.values.forEach((v, j) => {
+      if (v <= 0) return;
+      const hg = (v / top) * plotH;
+      y -= hg;
+      svg.append(s('rect', { x, y, width: Math.max(1, colW - 4), height: hg, fill: series[j].colour },
+        s('title', {}, `${row.label}: ${series[j].name} ${v}`)));
+    });
+    if (i % every === 0) {
+      svg.append(s('text', { x: x + (colW - 4) / 2, y: height - 6, 'text-anchor': 'middle', class: 'axis' }, row.label));
+    }
+  });
+  const legend = h('ul', { class: 'legend legend-row' }, series.map((se) => h('li', {},
+    s('svg', { width: 12, height: 12, 'aria-hidden': 'true', class: 'swatch' }, s('rect', { width: 12, height: 12, rx: 2, fill: se.colour })), h('span', {}, se.name))));
+  const table = h('details', { class: 'chart-table' }, h('summary', {}, 'Show as table'),
+    h('table', {}, h('caption', { class: 'sr-only' }, title),
+      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, firstHeading), series.map((se) => h('th', { scope: 'col', class: 'num' }, se.name)), h('th', { scope: 'col', class: 'num' }, 'Total'))),
+      h('tbody', {}, rows.map((r, i) => h('tr', {}, h('th', { scope: 'row' }, r.label), r.values.map((v) => h('td', { class: 'num' }, v.toLocaleString())), h('td', { class: 'num' }, totals[i].toLocaleString()))))));
+  return h('figure', { class: 'chart' }, caption, svg, legend, table);
+}
+
+// niceMax rounds a maximum up to 1, 2 or 5 times a power of ten, so axis labels are round.
+function niceMax(v) {
+  const p = 10 ** Math.floor(Math.log10(v));
+  for (const m of [1, 2, 5, 10]) if (v <= m * p) return m * p;
+  return 10 * p;
 }

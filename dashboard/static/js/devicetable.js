@@ -7,7 +7,7 @@
 import * as api from './api.js';
 import { h, say, stateBadge, timeEl, deviceName, emptyRow, busy } from './dom.js';
 
-/** canApprove says whether the role may allow or block d (helpdesk: quarantined devices only). */
+/** canDecide says whether the role may allow or block d (helpdesk: quarantined devices only). */
 export function canDecide(d, isAdmin) {
   return isAdmin || d.access_state === 'quarantined';
 }
@@ -19,12 +19,13 @@ const verbs = {
 
 /**
  * deviceTable renders devices into a table with actions. opts: isAdmin;
- * sort ({key, dir}) and onSort(key) for sortable headings; onChanged(d)
+ * sort ({key, dir}), sortable (keys: model, user, state, last_seen) and
+ * onSort(key) for sortable headings; onChanged(d)
  * after the server confirmed a change; removeWhen(d) drops a changed row
  * (the quarantine queue drops approved and blocked devices).
  */
 export function deviceTable(devices, opts) {
-  const { isAdmin, sort, onSort, onChanged = () => {}, removeWhen = () => false, emptyText = 'No devices.' } = opts;
+  const { isAdmin, sort, onSort, sortable = [], onChanged = () => {}, removeWhen = () => false, emptyText = 'No devices.' } = opts;
   const tbody = h('tbody');
   const selectAll = h('input', { type: 'checkbox', id: 'select-all', 'aria-label': 'Select all devices on this page' });
   const bulkApprove = h('button', { type: 'button', id: 'bulk-approve', class: 'approve', disabled: true }, 'Approve selected');
@@ -103,7 +104,7 @@ export function deviceTable(devices, opts) {
     const cells = [
       h('td', { class: 'sel' }, decide ? h('input', { type: 'checkbox', dataset: { select: String(d.id) }, 'aria-label': `Select ${label}`, onchange: refreshBulk }) : null),
       h('td', {}, h('a', { href: `#/devices/${d.id}` }, name), h('span', { class: 'sub' }, [d.model && d.model !== name ? d.model : null, d.os].filter(Boolean).join(' · ') || d.device_type)),
-      h('td', {}, h('a', { href: `#/users?q=${encodeURIComponent(d.address)}` }, d.address)),
+      h('td', {}, h('a', { href: `#/users/${api.enc(d.address)}` }, d.address)),
       h('td', { class: 'hide-narrow' }, h('code', {}, d.device_id), h('span', { class: 'sub' }, d.device_type)),
       h('td', {}, stateBadge(d), d.access_reason ? h('span', { class: 'sub' }, d.access_reason) : null),
       h('td', { class: 'hide-narrow' }, timeEl(d.first_seen)),
@@ -118,7 +119,7 @@ export function deviceTable(devices, opts) {
   };
 
   const heading = (key, text, cls) => {
-    if (!onSort || !key) return h('th', { scope: 'col', class: cls }, text);
+    if (!onSort || !sortable.includes(key)) return h('th', { scope: 'col', class: cls }, text);
     const dir = sort && sort.key === key ? sort.dir : null;
     return h('th', { scope: 'col', class: cls, 'aria-sort': dir ? (dir === 'asc' ? 'ascending' : 'descending') : 'none' },
       h('button', { type: 'button', class: 'sort', onclick: () => onSort(key) }, text, dir ? (dir === 'asc' ? ' ▲' : ' ▼') : ''));
@@ -127,8 +128,8 @@ export function deviceTable(devices, opts) {
   const table = h('table', {},
     h('thead', {}, h('tr', {},
       h('th', { scope: 'col', class: 'sel' }, selectAll),
-      heading('name', 'Device'), heading('address', 'User'), heading('device_id', 'DeviceId', 'hide-narrow'),
-      heading('access_state', 'State'), heading('first_seen', 'First seen', 'hide-narrow'), heading('last_seen', 'Last sync'),
+      heading('model', 'Device'), heading('user', 'User'), heading('device_id', 'DeviceId', 'hide-narrow'),
+      heading('state', 'State'), heading('first_seen', 'First seen', 'hide-narrow'), heading('last_seen', 'Last sync'),
       h('th', { scope: 'col' }, h('span', { class: 'sr-only' }, 'Actions')))),
     tbody);
   if (devices.length) tbody.append(...devices.map(row));

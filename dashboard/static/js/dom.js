@@ -206,3 +206,9 @@ export function stateBadge(d) {
   }
   return out;
 }
+
+/** put appends children to el like h does: arrays flattened, null and false skipped, strings as text. */
+export function put(el, ...children) {
+  append(el, children);
+  return el;
+}

@@ -3,7 +3,7 @@
 // kept in the location hash).
 
 import * as api from '../api.js';
-import { h, field, when, emptyRow } from '../dom.js';
+import { h, put, field, when, emptyRow, pager } from '../dom.js';
 
 const limits = [100, 250, 1000];
 
@@ -25,7 +25,8 @@ export async function render(main, ctx) {
   const p = ctx.params;
   const f = { actor: p.get('actor') || '', action: p.get('action') || '', target: p.get('target') || '', since: p.get('since') || '', until: p.get('until') || '' };
   const limit = limits.includes(Number(p.get('limit'))) ? Number(p.get('limit')) : 100;
-  const res = await api.get('/audit' + api.query({ ...f, limit }));
+  const offset = Math.max(0, Number(p.get('offset')) || 0);
+  const res = await api.get('/audit' + api.query({ ...f, limit, offset: offset || '' }));
   if (ctx.stale()) return;
 
   const actor = h('input', { type: 'search', id: 'audit-actor', value: f.actor, autocomplete: 'off' });
@@ -53,11 +54,12 @@ export async function render(main, ctx) {
     h('td', {}, r.target),
     h('td', {}, r.detail),
     h('td', { class: 'hide-narrow' }, r.remote_addr)));
-  main.append(
+  put(main, 
     h('div', { class: 'page-head' }, h('div', {}, h('h1', {}, 'Audit log'),
-      h('p', {}, `${res.items.length} entr${res.items.length === 1 ? 'y' : 'ies'}, newest first; who, action and target match exactly${res.items.length >= limit ? ` (the first ${limit}; narrow the filter to see older ones)` : ''}. The log is append-only.`))),
+      h('p', {}, `${res.total} entr${res.total === 1 ? 'y' : 'ies'}, newest first; who, action and target match exactly. The log is append-only.`))),
     form,
     h('div', { class: 'table-wrap' }, h('table', {},
       h('thead', {}, h('tr', {}, ['When', 'Who', 'Action', 'Target', 'Detail'].map((t) => h('th', { scope: 'col' }, t)), h('th', { scope: 'col', class: 'hide-narrow' }, 'From'))),
-      h('tbody', {}, rows.length ? rows : emptyRow(6, 'No entry matches.')))));
+      h('tbody', {}, rows.length ? rows : emptyRow(6, 'No entry matches.')))),
+    pager(offset, limit, res.total, (o) => ctx.go('#/audit' + api.query({ ...f, limit: limit === 100 ? '' : limit, offset: o || '' }))));
 }

@@ -5,7 +5,7 @@
 // naming the device and its user; results are the server's answer.
 
 import * as api from '../api.js';
-import { h, say, confirm, when, timeEl, badge, stateBadge, deviceName, busy, emptyRow } from '../dom.js';
+import { h, put, say, confirm, when, timeEl, badge, stateBadge, deviceName, busy, emptyRow } from '../dom.js';
 
 async function optional(path) {
   try {
@@ -21,8 +21,11 @@ function fact(label, value) {
   return [h('dt', {}, label), h('dd', {}, v)];
 }
 
+// who names the device for a confirmation: name, model, DeviceId and the user.
 function who(d) {
-  return h('span', {}, h('strong', {}, deviceName(d)), ` (DeviceId ${d.device_id}) of `, h('strong', {}, d.address));
+  const name = deviceName(d);
+  const model = d.model && d.model !== name ? `${d.model}, ` : '';
+  return h('span', {}, h('strong', {}, name), ` (${model}DeviceId ${d.device_id}) of `, h('strong', {}, d.address));
 }
 
 // provisionText explains MS-ASPROV 2.2.2.54 Status values of the last Provision.
@@ -32,11 +35,14 @@ function compliance(d, pol) {
   if (!d.policy_key && !d.provisioned_at) {
     return h('span', {}, badge('not provisioned', 'warn'), ' The device has not acknowledged a policy.');
   }
-  if (!pol) return h('span', {}, `Acknowledged policy ${d.policy_id} version ${d.policy_version}.`);
-  const current = d.policy_id === pol.id && d.policy_version === pol.version;
-  return current
-    ? h('span', {}, badge('compliant', 'ok'), ` Acknowledged ${pol.name} version ${pol.version}.`)
-    : h('span', {}, badge('out of date', 'warn'), ` Acknowledged policy ${d.policy_id} version ${d.policy_version}; the user's policy is ${pol.name} version ${pol.version}. The device must provision again.`);
+  // policy_compliant is the server's verdict when it gives one; else compare with the user's policy.
+  const current = typeof d.policy_compliant === 'boolean'
+    ? d.policy_compliant
+    : !!pol && d.policy_id === pol.id && d.policy_version === pol.version && d.provision_status === 1;
+  const acked = `policy ${pol && pol.id === d.policy_id ? pol.name : d.policy_id} version ${d.policy_version}`;
+  if (current) return h('span', {}, badge('compliant', 'ok'), ` Acknowledged ${acked}.`);
+  return h('span', {}, badge('not compliant', 'warn'), ` Acknowledged ${acked}`,
+    pol ? `; the user's policy is ${pol.name} version ${pol.version}` : '', '. The device must provision again.');
 }
 
 function traceRows(list) {
@@ -55,7 +61,7 @@ function traceRows(list) {
 export async function render(main, ctx) {
   const id = ctx.id;
   if (!/^[1-9][0-9]*$/.test(id)) {
-    main.append(h('h1', {}, 'Device not found'), h('p', {}, h('a', { href: '#/devices' }, 'Back to the device list.')));
+    put(main, h('h1', {}, 'Device not found'), h('p', {}, h('a', { href: '#/devices' }, 'Back to the device list.')));
     return;
   }
   let d;
@@ -63,7 +69,7 @@ export async function render(main, ctx) {
     d = await api.get(`/devices/${id}`);
   } catch (e) {
     if (e.status !== 404) throw e;
-    main.append(h('h1', {}, 'Device not found'), h('p', {}, `There is no device ${id}; it may have been removed. `, h('a', { href: '#/devices' }, 'Back to the device list.')));
+    put(main, h('h1', {}, 'Device not found'), h('p', {}, `There is no device ${id}; it may have been removed. `, h('a', { href: '#/devices' }, 'Back to the device list.')));
     return;
   }
   const [history, pol, traces] = await Promise.all([
@@ -113,7 +119,7 @@ export async function render(main, ctx) {
       }
     }));
   }
-  if (isAdmin && d.access_reason && d.access_reason !== 'wipe') {
+  if (isAdmin && d.access_reason === 'individual') {
     actions.push(button('reset', 'Clear decision', 'ghost', (b) =>
       run(b, () => api.post(`/devices/${id}/reset`), (nd) => `Cleared the individual decision for ${deviceName(nd)}: rules and the default now make it ${nd.access_state}.`)));
   }
@@ -169,17 +175,26 @@ export async function render(main, ctx) {
     }));
   const traceList = traces ? (traces.items || traces) : null;
   const tracePanel = h('section', { class: 'panel', 'aria-labelledby': 'trace-h' },
-    h('div', { class: 'page-head' }, h('h2', { id: 'trace-h' }, 'Protocol trace'), traceBtn),
+    h('div', { class: 'page-head' }, h('h2', { id: 'trace-h' }, 'Protocol trace'), isAdmin ? traceBtn : null),
     d.trace_enabled
       ? (Array.isArray(traceList) ? traceRows(traceList) : h('p', { class: 'muted' }, 'This server does not show traces.'))
-      : h('p', { class: 'muted' }, 'Off. Turn tracing on to record this device\'s requests and responses (decoded, passwords removed) while you troubleshoot.'));
+      : h('p', { class: 'muted' }, isAdmin
+        ? 'Off. Start tracing to record this device\'s requests and responses (decoded, credentials removed) while you troubleshoot.'
+        : 'Off. An administrator can turn tracing on.'));
 
-  const successors = Array.isArray(d.likely_successors) && (wiped || d.likely_successors.length) ? h('section', { class: 'panel', 'aria-labelledby': 'succ-h' },
-    h('h2', { id: 'succ-h' }, 'Likely successors'),
-    d.likely_successors.length
-      ? [h('p', { class: 'muted' }, `Devices of ${d.address} that appeared after this one — probably its replacement.`),
-        h('ul', {}, d.likely_successors.map((s) => h('li', {}, h('a', { href: `#/devices/${s.id}` }, deviceName(s)), ` (${s.device_id})`, s.first_seen ? ` first seen ${when(s.first_seen)}` : '', ' ', s.access_state ? badge(s.access_state) : null)))]
-      : h('p', { class: 'muted' }, `${d.address} has no newer device.`)) : null;
+  const likely = (list, title, hid, intro) => h('section', { class: 'panel', 'aria-labelledby': hid },
+    h('h2', { id: hid }, title), h('p', { class: 'muted' }, intro),
+    h('ul', { class: 'likely' }, list.map((x) => h('li', { dataset: { deviceId: String(x.id) } },
+      h('a', { href: `#/devices/${x.id}` }, deviceName(x)), ` (${x.device_id}) `, x.access_state ? badge(x.access_state) : null,
+      h('span', { class: 'sub' }, [x.reason, x.first_seen ? `first seen ${when(x.first_seen)}` : null, x.imei ? `IMEI ${x.imei}` : null].filter(Boolean).join(' · '))))));
+  const succ = Array.isArray(d.likely_successors) ? d.likely_successors : null;
+  const pred = Array.isArray(d.likely_predecessor) ? d.likely_predecessor : [];
+  const successors = succ && (succ.length || d.wipe_state && d.wipe_state !== 'cancelled')
+    ? (succ.length
+      ? likely(succ, 'Likely successors', 'succ-h', `Devices of ${d.address} that appeared after the wipe was requested and match its IMEI or model — probably the replacement.`)
+      : h('section', { class: 'panel', 'aria-labelledby': 'succ-h' }, h('h2', { id: 'succ-h' }, 'Likely successors'), h('p', { class: 'muted' }, `No new device of ${d.address} matches this one yet.`)))
+    : null;
+  const predecessors = pred.length ? likely(pred, 'Replaces', 'pred-h', `Wiped devices of ${d.address} that this one probably replaces.`) : null;
 
   const hist = history ? history.items : [];
   const historyPanel = h('section', { class: 'panel', 'aria-labelledby': 'hist-h' },
@@ -189,10 +204,10 @@ export async function render(main, ctx) {
       h('tbody', {}, hist.length ? hist.map((a) => h('tr', { dataset: { auditAction: a.action } },
         h('td', {}, h('time', { datetime: a.at }, when(a.at))), h('td', {}, a.actor), h('td', {}, h('code', {}, a.action)), h('td', {}, a.detail))) : emptyRow(4, 'Nothing recorded yet.')))));
 
-  main.append(
+  put(main, 
     h('p', { class: 'crumbs' }, h('a', { href: '#/devices' }, '‹ Devices')),
     h('div', { class: 'page-head' },
-      h('div', {}, h('h1', {}, name), h('p', {}, h('a', { href: `#/users?q=${api.enc(d.address)}` }, d.address), ' · ', stateBadge(d))),
+      h('div', {}, h('h1', {}, name), h('p', {}, h('a', { href: `#/users/${api.enc(d.address)}` }, d.address), ' · ', stateBadge(d))),
       h('div', { class: 'actions', role: 'group', 'aria-label': 'Device actions' }, actions)),
     wiped ? h('p', { class: 'notice error' }, 'This device was wiped. It stays blocked until you remove the partnership.') : null,
     d.access_state === 'quarantined' ? h('p', { class: 'notice warn' }, 'This device is in quarantine: it syncs only its Inbox until someone approves it.') : null,
@@ -220,5 +235,5 @@ export async function render(main, ctx) {
             fact('Compliance', compliance(d, pol)),
             fact('Policy key', d.policy_key ? h('code', {}, String(d.policy_key)) : ''),
             fact('Last provision', d.provisioned_at ? `${when(d.provisioned_at)}${d.provision_status ? ` (${provisionText[d.provision_status] || 'status ' + d.provision_status})` : ''}` : ''))),
-        wipePanel, successors)));
+        wipePanel, successors, predecessors)));
 }

@@ -1,55 +1,59 @@
-// Device list: filter by user, state, device type and pending wipes
-// (the API's query parameters, kept in the location hash so a filtered
-// list can be bookmarked within the session), sort the page, page through.
+// Device list: search and filters (state, compliance, wipe, type, OS,
+// model), sorting and paging, all done by the API (GET /devices query
+// parameters) and kept in the location hash, so the overview's links and
+// the back button land on the same list.
 
 import * as api from '../api.js';
-import { h, field, pager } from '../dom.js';
-import { deviceTable, sortDevices } from '../devicetable.js';
+import { h, put, field, pager } from '../dom.js';
+import { deviceTable } from '../devicetable.js';
 
 const limit = 50;
+const filterKeys = ['q', 'state', 'compliance', 'wipe', 'type', 'os', 'model', 'user'];
 
 export async function render(main, ctx) {
   const p = ctx.params;
-  const f = {
-    user: p.get('user') || '', state: p.get('state') || '', type: p.get('type') || '',
-    wipe_pending: p.get('wipe_pending') === 'true' ? 'true' : '',
-  };
+  const f = {};
+  for (const k of filterKeys) f[k] = (p.get(k) || '').trim();
+  if (p.get('wipe_pending') === 'true') f.wipe = 'pending'; // older links
   const offset = Math.max(0, Number(p.get('offset')) || 0);
-  const sort = { key: p.get('sort') || 'last_seen', dir: p.get('dir') === 'asc' ? 'asc' : 'desc' };
-  const hashFor = (changes) => {
-    const q = { ...f, offset: offset || '', sort: sort.key === 'last_seen' ? '' : sort.key, dir: sort.dir === 'desc' ? '' : sort.dir, ...changes };
-    return '#/devices' + api.query(q);
-  };
-  const res = await api.get('/devices' + api.query({ ...f, limit, offset }));
+  // API sort values: last_seen, -last_seen, user, model, state. Default: most recently seen first.
+  const sortParam = ['last_seen', '-last_seen', 'user', 'model', 'state'].includes(p.get('sort')) ? p.get('sort') : '-last_seen';
+  const sort = { key: sortParam.replace(/^-/, ''), dir: sortParam === '-last_seen' ? 'desc' : 'asc' };
+  const hashFor = (changes) => '#/devices' + api.query({ ...f, sort: sortParam === '-last_seen' ? '' : sortParam, offset: offset || '', ...changes });
+  const res = await api.get('/devices' + api.query({ ...f, sort: sortParam, limit, offset }));
   if (ctx.stale()) return;
 
-  const user = h('input', { type: 'search', id: 'filter-user', value: f.user, placeholder: 'alice@example.com', autocomplete: 'off' });
-  const state = h('select', { id: 'filter-state' },
-    [['', 'Any state'], ['allowed', 'Allowed'], ['quarantined', 'Quarantined'], ['blocked', 'Blocked']]
-      .map(([v, t]) => h('option', { value: v, selected: v === f.state }, t)));
-  const type = h('input', { type: 'search', id: 'filter-type', value: f.type, placeholder: 'iPhone', autocomplete: 'off' });
-  const wipe = h('input', { type: 'checkbox', id: 'filter-wipe', checked: f.wipe_pending === 'true' });
+  const opts = (list, cur) => list.map(([v, t]) => h('option', { value: v, selected: v === cur }, t));
+  const q = h('input', { type: 'search', id: 'filter-q', value: f.q, placeholder: 'Address, DeviceId, model or name', autocomplete: 'off', maxlength: 256 });
+  const state = h('select', { id: 'filter-state' }, opts([['', 'Any'], ['allowed', 'Allowed'], ['quarantined', 'Quarantined'], ['blocked', 'Blocked']], f.state));
+  const compliance = h('select', { id: 'filter-compliance' }, opts([['', 'Any'], ['compliant', 'Compliant'], ['non-compliant', 'Not compliant']], f.compliance));
+  const wipe = h('select', { id: 'filter-wipe' }, opts([['', 'Any'], ['pending', 'Wipe pending'], ['wiped', 'Wiped'], ['none', 'Not wiped']], f.wipe));
   const form = h('form', { class: 'toolbar', role: 'search', 'aria-label': 'Filter devices' },
-    field('User address', user), field('State', state), field('Device type', type),
-    h('div', { class: 'check' }, wipe, h('label', { for: 'filter-wipe' }, 'Wipe pending')),
-    h('button', { type: 'submit', class: 'primary' }, 'Filter'),
-    (f.user || f.state || f.type || f.wipe_pending) ? h('a', { href: '#/devices' }, 'Clear filters') : null);
+    field('Search', q), field('State', state), field('Policy', compliance), field('Wipe', wipe),
+    h('button', { type: 'submit', class: 'primary' }, 'Search'));
+  const filtered = filterKeys.some((k) => f[k]);
+  const extra = ['type', 'os', 'model', 'user'].filter((k) => f[k]);
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();
-    ctx.go('#/devices' + api.query({ user: user.value.trim(), state: state.value, type: type.value.trim(), wipe_pending: wipe.checked ? 'true' : '' }));
+    ctx.go('#/devices' + api.query({ ...Object.fromEntries(extra.map((k) => [k, f[k]])), q: q.value.trim(), state: state.value, compliance: compliance.value, wipe: wipe.value, sort: sortParam === '-last_seen' ? '' : sortParam }));
   });
-  state.addEventListener('change', () => form.requestSubmit());
-  wipe.addEventListener('change', () => form.requestSubmit());
+  for (const sel of [state, compliance, wipe]) sel.addEventListener('change', () => form.requestSubmit());
 
-  const { bar, table } = deviceTable(sortDevices(res.items, sort), {
+  const { bar, table } = deviceTable(res.items, {
     isAdmin: ctx.isAdmin,
     sort,
-    onSort: (key) => ctx.go(hashFor({ sort: key, dir: sort.key === key && sort.dir === 'asc' ? 'desc' : 'asc' })),
-    emptyText: f.user || f.state || f.type || f.wipe_pending ? 'No device matches these filters.' : 'No device has connected yet.',
+    sortable: ['model', 'user', 'state', 'last_seen'],
+    onSort: (key) => ctx.go(hashFor({ offset: '', sort: key === 'last_seen' ? (sortParam === '-last_seen' ? 'last_seen' : '') : key })),
+    emptyText: filtered ? 'No device matches.' : 'No device has connected yet.',
   });
-  main.append(
+  const names = { type: 'device type', os: 'OS', model: 'model', user: 'user' };
+  put(main,
     h('div', { class: 'page-head' }, h('div', {}, h('h1', {}, 'Devices'),
-      h('p', {}, `${res.total} device${res.total === 1 ? '' : 's'}${f.user || f.state || f.type || f.wipe_pending ? ' match' : ''}. Sorting applies to the page shown.`))),
-    form, bar, table,
+      h('p', {}, `${res.total} device${res.total === 1 ? '' : 's'}${filtered ? ' match' : ''}.`))),
+    form,
+    extra.length ? h('p', { class: 'chips' }, 'Only devices with ', extra.map((k, i) => [i ? ', ' : '', `${names[k]} `, h('strong', {}, f[k])]), '. ',
+      h('a', { href: hashFor(Object.fromEntries(extra.map((k) => [k, '']))) }, 'Show all')) : null,
+    filtered ? h('p', {}, h('a', { href: '#/devices' }, 'Clear search and filters')) : null,
+    bar, table,
     pager(offset, limit, res.total, (o) => ctx.go(hashFor({ offset: o || '' }))));
 }

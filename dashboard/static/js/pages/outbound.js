@@ -2,7 +2,7 @@
 // each recipient with its status, attempts and last error.
 
 import * as api from '../api.js';
-import { h, when, bytes, badge, emptyRow } from '../dom.js';
+import { h, put, when, bytes, badge, emptyRow } from '../dom.js';
 
 const statusKind = { delivered: 'ok', sent: 'ok', queued: 'info', pending: 'info', deferred: 'warn', failed: 'bad', bounced: 'bad' };
 
@@ -17,7 +17,7 @@ export async function render(main, ctx) {
       r.attempts ? h('span', { class: 'muted' }, ` · ${r.attempts} attempt${r.attempts === 1 ? '' : 's'}`) : null,
       r.last_error ? h('span', { class: 'sub' }, r.last_error) : null)))),
     h('td', { class: 'num' }, bytes(m.size))));
-  main.append(
+  put(main, 
     h('div', { class: 'page-head' }, h('div', {}, h('h1', {}, 'Outbound queue'), h('p', {}, `${res.total} message${res.total === 1 ? '' : 's'} in the queue.`)),
       h('button', { type: 'button', class: 'ghost', onclick: () => ctx.rerender() }, 'Refresh')),
     h('div', { class: 'table-wrap' }, h('table', {},

@@ -6,7 +6,7 @@
 // fields too.
 
 import * as api from '../api.js';
-import { h, say, field, fieldError, busy, emptyRow } from '../dom.js';
+import { h, put, say, field, fieldError, busy, emptyRow } from '../dom.js';
 
 // Setting kinds: bool; int (required number in [min, max]); opt (number or
 // empty = no limit, "OrEmpty" in MS-ASPROV); choice (select of values);
@@ -100,7 +100,7 @@ function control(name, kind, label, o, value) {
   const id = 'pol-' + name;
   if (kind === 'bool') {
     const box = h('input', { type: 'checkbox', id, checked: !!value });
-    return { box, get: () => box.checked, el: h('div', { class: 'check field' }, box, h('label', { for: id }, label), h('p', { class: 'field-error', id: id + '-error', hidden: true })) };
+    return { box, get: () => box.checked, el: h('div', { class: 'check-field' }, h('div', { class: 'check' }, box, h('label', { for: id }, label)), h('p', { class: 'field-error', id: id + '-error', hidden: true })) };
   }
   if (kind === 'choice') {
     const sel = h('select', { id }, o.options.map(([v, t]) => h('option', { value: String(v), selected: v === value }, t)));
@@ -123,7 +123,7 @@ async function renderList(main, ctx) {
     h('td', { class: 'num' }, String(p.version)),
     h('td', {}, p.settings.DevicePasswordEnabled ? `password of ${p.settings.MinDevicePasswordLength ?? 'any'}+ characters` : 'no password'),
     h('td', {}, p.settings.RequireDeviceEncryption ? 'encryption required' : '—')));
-  main.append(
+  put(main, 
     h('div', { class: 'page-head' }, h('div', {}, h('h1', {}, 'Policies'), h('p', {}, 'Mobile device mailbox policies: what devices must enforce. A change makes every device of its users provision again.')),
       h('a', { class: 'button primary', href: '#/policies/new', id: 'policy-new' }, 'New policy')),
     h('div', { class: 'table-wrap' }, h('table', {},
@@ -144,7 +144,7 @@ async function renderForm(main, ctx) {
       pol = await api.get(`/policies/${api.enc(ctx.id)}`);
     } catch (e) {
       if (e.status !== 404) throw e;
-      main.append(h('h1', {}, 'Policy not found'), h('p', {}, h('a', { href: '#/policies' }, 'Back to policies.')));
+      put(main, h('h1', {}, 'Policy not found'), h('p', {}, h('a', { href: '#/policies' }, 'Back to policies.')));
       return;
     }
   }
@@ -161,7 +161,7 @@ async function renderForm(main, ctx) {
   const summary = h('div', { id: 'policy-errors', class: 'notice error', tabindex: '-1', hidden: true });
   const form = h('form', { novalidate: true, 'aria-labelledby': 'policy-h' },
     summary,
-    h('div', { class: 'panel' }, field('Name', name, isNew ? 'A policy cannot be renamed later.' : 'Policies cannot be renamed.')),
+    h('div', { class: 'panel policy-name' }, field('Name', name, isNew ? 'A policy cannot be renamed later.' : 'Policies cannot be renamed.')),
     h('div', { class: 'policy-groups' }, fieldsets),
     h('div', { class: 'form-actions' }, save, h('a', { class: 'button', href: '#/policies' }, 'Cancel')));
 
@@ -218,7 +218,7 @@ async function renderForm(main, ctx) {
     });
   });
 
-  main.append(
+  put(main, 
     h('p', { class: 'crumbs' }, h('a', { href: '#/policies' }, '‹ Policies')),
     h('div', { class: 'page-head' }, h('div', {}, h('h1', { id: 'policy-h' }, isNew ? 'New policy' : pol.name),
       h('p', {}, isNew ? 'Settings start from the Default policy.' : `Version ${pol.version}. Saving makes a new version.`))),

@@ -2,7 +2,7 @@
 // one-click approve or block and bulk actions.
 
 import * as api from '../api.js';
-import { h, pager, setQuarantineCount } from '../dom.js';
+import { h, put, pager, setQuarantineCount } from '../dom.js';
 import { deviceTable, sortDevices } from '../devicetable.js';
 
 const limit = 50;
@@ -32,7 +32,7 @@ export async function render(main, ctx) {
       }
     },
   });
-  main.append(
+  put(main, 
     h('div', { class: 'page-head' }, h('div', {}, h('h1', {}, 'Quarantine'), count),
       h('button', { type: 'button', class: 'ghost', onclick: () => ctx.rerender() }, 'Refresh')),
     bar, table,

@@ -3,7 +3,7 @@
 // decides its access state.
 
 import * as api from '../api.js';
-import { h, say, field, fieldError, busy, when, badge, emptyRow, confirm } from '../dom.js';
+import { h, put, say, field, fieldError, busy, when, badge, emptyRow, confirm } from '../dom.js';
 
 const fields = [['device-type', 'Device type'], ['model', 'Model'], ['os', 'Operating system'], ['user-agent', 'User agent']];
 const matches = [['exact', 'is exactly'], ['prefix', 'starts with']];
@@ -53,7 +53,7 @@ export async function render(main, ctx) {
       h('td', {}, label(fields, r.field)), h('td', {}, label(matches, r.match)), h('td', {}, h('code', {}, r.pattern)),
       h('td', {}, badge(r.action)), h('td', { class: 'hide-narrow' }, `${r.created_by}, ${when(r.created_at)}`), h('td', { class: 'actions-cell' }, del));
   });
-  main.append(
+  put(main, 
     h('div', { class: 'page-head' }, h('div', {}, h('h1', {}, 'Device access rules'),
       h('p', {}, 'Rules decide a device\'s access unless an administrator decided for it individually. Matching ignores case; the most specific rule wins (an exact match beats a prefix, a longer prefix a shorter one; between equals: block, then quarantine, then allow). No match: the server\'s default.'))),
     form,

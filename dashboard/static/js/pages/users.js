@@ -3,7 +3,7 @@
 // devices. Helpdesk agents see everything but change nothing here.
 
 import * as api from '../api.js';
-import { h, say, field, fieldError, busy, pager, when, badge, emptyRow, confirm } from '../dom.js';
+import { h, put, say, field, fieldError, busy, pager, when, badge, emptyRow, confirm } from '../dom.js';
 import { deviceTable } from '../devicetable.js';
 
 const limit = 50;
@@ -70,7 +70,7 @@ async function renderList(main, ctx) {
     h('td', {}, u.disabled ? badge('disabled') : badge('enabled', 'ok')),
     h('td', { class: 'hide-narrow' }, protoText(u)),
     h('td', { class: 'hide-narrow' }, when(u.created_at))));
-  main.append(
+  put(main, 
     h('div', { class: 'page-head' }, h('div', {}, h('h1', {}, 'Users'), h('p', {}, `${res.total} user${res.total === 1 ? '' : 's'}${q ? ` match “${q}”` : ''}.`))),
     ctx.isAdmin ? createForm(ctx) : null,
     form,
@@ -87,7 +87,7 @@ async function renderUser(main, ctx) {
     u = await api.get(`/users/${api.enc(address)}`);
   } catch (e) {
     if (e.status !== 404) throw e;
-    main.append(h('h1', {}, 'User not found'), h('p', {}, `There is no user ${address}. `, h('a', { href: '#/users' }, 'Back to users.')));
+    put(main, h('h1', {}, 'User not found'), h('p', {}, `There is no user ${address}. `, h('a', { href: '#/users' }, 'Back to users.')));
     return;
   }
   const [devs, pol, policies] = await Promise.all([
@@ -139,6 +139,7 @@ async function renderUser(main, ctx) {
   const pw2 = h('input', { type: 'password', id: 'reset-password2', autocomplete: 'new-password' });
   const pwBtn = h('button', { type: 'submit', class: 'primary' }, 'Set password');
   const pwForm = h('form', { class: 'panel', novalidate: true, 'aria-labelledby': 'pw-h' }, h('h2', { id: 'pw-h' }, 'Reset password'),
+    h('input', { type: 'text', autocomplete: 'username', value: u.address, hidden: true, readonly: true, tabindex: '-1', 'aria-hidden': 'true' }),
     field('New password', pw), field('Repeat the new password', pw2), pwBtn);
   pwForm.addEventListener('submit', async (ev) => {
     ev.preventDefault();
@@ -177,7 +178,7 @@ async function renderUser(main, ctx) {
   }
 
   const { bar, table } = deviceTable(devs.items, { isAdmin: admin, emptyText: `${u.address} has no devices.`, onChanged: () => {} });
-  main.append(
+  put(main, 
     h('p', { class: 'crumbs' }, h('a', { href: '#/users' }, '‹ Users')),
     h('div', { class: 'page-head' },
       h('div', {}, h('h1', {}, u.display_name || u.address), h('p', {}, u.address, ' · ', u.disabled ? badge('disabled') : badge('enabled', 'ok'), ` · created ${when(u.created_at)}`)),
