@@ -82,6 +82,8 @@ func New(cfg Config) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	// EAS requests per hour for the dashboard's overview (GET /api/v1/stats).
+	requests := admin.NewRequestCounter()
 	reg := devices.New(st, devices.Options{
 		Logger:          log,
 		MaxDevices:      cfg.MaxDevices,
@@ -95,6 +97,9 @@ func New(cfg Config) (*App, error) {
 		Guard:         guard,
 		Gate:          eas.NewGate(reg, st, eas.GateOptions{}),
 		Tracer:        eas.NewTraceRecorder(reg, st, eas.TraceOptions{Logger: log}),
+		Observe: func(cmd string, _ int, _ eas.Status, _ time.Duration) {
+			admin.CountRequest(requests, cmd)
+		},
 	})
 	easSrv.Handle(eas.ProvisionCommand(reg, st))
 	hier := eas.NewHierarchy(eas.HierarchyOptions{Store: st})
@@ -117,6 +122,7 @@ func New(cfg Config) (*App, error) {
 		Store: st, Devices: reg, Policies: policy.NewManager(st),
 		SigningKey: cfg.AdminKey, PreviousKeys: cfg.AdminPreviousKeys,
 		Guard: guard, InactivityTimeout: cfg.AdminIdle, Logger: log, Now: cfg.AdminNow,
+		Requests: requests,
 	})
 	if err != nil {
 		return nil, err
