@@ -191,3 +191,91 @@ func TestQuarantineApproval(t *testing.T) {
 		assert.Equal(t, state, st, "%s FolderSync", id)
 	}
 }
+
+// openDevice goes to the device list and clicks through to d.
+func (e *env) openDevice(d devices.Device) {
+	e.t.Helper()
+	e.nav("devices")
+	e.click(fmt.Sprintf(`%s a[href="#/devices/%d"]`, row(d), d.ID))
+	e.waitPage("device")
+}
+
+// dialogOpen says whether the confirmation dialog is open.
+func (e *env) dialogOpen() bool {
+	e.t.Helper()
+	return eval[bool](e, `document.querySelector('#confirm').open`)
+}
+
+// adminOnly are the pages a helpdesk agent does not see.
+var adminOnly = []string{"rules", "policies", "outbound", "audit"}
+
+// TestHelpdeskWipe: a helpdesk agent sees no admin controls, wipes a lost
+// phone after a confirmation that names it and its user, and sees the
+// server's answer; the phone's next request gets 140, Provision sends
+// RemoteWipe, the phone acknowledges it; the admin then finds the wipe in
+// the audit log.
+func TestHelpdeskWipe(t *testing.T) {
+	e := newEnv(t, app.Config{})
+	alice := e.user("alice@example.com")
+	p := e.newPhone(alice.Address, "LOSTPHONE7", "iPhone", "iPhone 13 mini", "iOS 17.6")
+	require.Equal(t, 1, p.provision())
+	st, _ := p.folderSync()
+	require.Equal(t, 1, st)
+	d := e.device(alice, "LOSTPHONE7")
+
+	e.login(helpdeskName, helpdeskPassword)
+	assert.Equal(t, "helpdesk", eval[string](e, `document.body.dataset.role`))
+	for _, page := range adminOnly {
+		assert.False(t, e.visible(fmt.Sprintf(`#nav a[href="#/%s"]`, page)), "helpdesk sees no %s link", page)
+	}
+	assert.True(t, e.visible(`#nav a[href="#/devices"]`))
+
+	e.openDevice(d)
+	for _, action := range []string{"remove", "quarantine"} {
+		assert.Equal(t, 0, e.count(fmt.Sprintf(`button[data-action=%q]`, action)), "helpdesk has no %s button", action)
+	}
+	e.click(`button[data-action="wipe"]`)
+	e.waitFor(`document.querySelector('#confirm').open`)
+	question := e.text("#confirm")
+	assert.Contains(t, question, "iPhone 13 mini", "the dialog names the device")
+	assert.Contains(t, question, "LOSTPHONE7")
+	assert.Contains(t, question, alice.Address, "and its user")
+	assert.Empty(t, e.device(alice, "LOSTPHONE7").WipeState, "nothing happens before the confirmation")
+	e.click("#confirm-ok")
+	msg := e.status("LOSTPHONE7")
+	assert.Contains(t, msg, "requested", "the server's answer")
+	assert.False(t, e.dialogOpen())
+	d = e.device(alice, "LOSTPHONE7")
+	assert.Equal(t, store.WipeRequested, d.WipeState)
+	assert.Equal(t, helpdeskName, d.WipeRequestedBy)
+
+	// The phone: 140 on its next request, RemoteWipe on Provision, then it
+	// acknowledges.
+	st, _ = p.folderSync()
+	assert.Equal(t, int(eas.StatusRemoteWipeRequested), st)
+	st, directive := p.wipeDirective()
+	assert.Equal(t, 1, st)
+	assert.Equal(t, "RemoteWipe", directive)
+	assert.Equal(t, 1, p.acknowledgeWipe())
+	assert.Equal(t, store.WipeAcknowledged, e.device(alice, "LOSTPHONE7").WipeState)
+
+	// The agent's page shows the acknowledged wipe after a refresh.
+	e.nav("devices")
+	e.click(fmt.Sprintf(`%s a[href="#/devices/%d"]`, row(d), d.ID))
+	e.waitPage("device")
+	assert.Contains(t, e.text("#main"), "acknowledged")
+
+	// The admin sees who asked for the wipe and what the phone did.
+	e.click("#logout")
+	e.waitPage("login")
+	e.typeLogin(adminName, adminPassword)
+	e.waitPage("overview")
+	e.nav("audit")
+	for _, action := range []string{"device.wipe", "device.wipe-sent", "device.wipe-ack"} {
+		sel := fmt.Sprintf(`tr[data-audit-action=%q]`, action)
+		assert.Equal(t, 1, e.count(sel), "one %s row", action)
+		if action == "device.wipe" {
+			assert.Contains(t, e.text(sel), helpdeskName, "who asked")
+		}
+	}
+}
