@@ -133,10 +133,18 @@ func runDevice(ctx context.Context, e *env, g *globals, args []string) error {
 		if err != nil {
 			return err
 		}
-		if *asJSON {
-			return printJSON(e.stdout, deviceJSON{d, addrs[d.User]})
+		succ, err := reg.Successors(ctx, id)
+		if err != nil {
+			return deviceError(id, err)
 		}
-		return showDevice(e.stdout, d, addrs[d.User])
+		pred, err := reg.Predecessors(ctx, id)
+		if err != nil {
+			return deviceError(id, err)
+		}
+		if *asJSON {
+			return printJSON(e.stdout, deviceShowJSON{deviceJSON{d, addrs[d.User]}, succ, pred})
+		}
+		return showDevice(e.stdout, d, addrs[d.User], succ, pred)
 	case "allow", "block", "quarantine":
 		st := map[string]string{"allow": store.AccessAllowed, "block": store.AccessBlocked,
 			"quarantine": store.AccessQuarantined}[sub]
@@ -176,7 +184,15 @@ func runDevice(ctx context.Context, e *env, g *globals, args []string) error {
 	return nil
 }
 
-func showDevice(w io.Writer, d devices.Device, addr string) error {
+// deviceShowJSON is `easd device show --json`: the partnership and the
+// partnerships that are probably the same physical device (issue 6).
+type deviceShowJSON struct {
+	deviceJSON
+	LikelySuccessors   []devices.Likely
+	LikelyPredecessors []devices.Likely
+}
+
+func showDevice(w io.Writer, d devices.Device, addr string, succ, pred []devices.Likely) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	row := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, v) }
 	row("ID", strconv.FormatInt(int64(d.ID), 10))
@@ -211,6 +227,21 @@ func showDevice(w io.Writer, d devices.Device, addr string) error {
 		wipe += ")"
 	}
 	row("Wipe", wipe)
+	likely := func(title string, ls []devices.Likely) {
+		if len(ls) == 0 {
+			return
+		}
+		for i, l := range ls {
+			k := ""
+			if i == 0 {
+				k = title
+			}
+			fmt.Fprintf(tw, "%s\t%d %s (%s, %s, first seen %s): %s\n", k, l.ID, l.DeviceID, dash(l.DeviceType),
+				dash(l.Info.Model), when(l.FirstSeen), l.Reason)
+		}
+	}
+	likely("Likely successors:", succ)
+	likely("Likely predecessor:", pred)
 	return tw.Flush()
 }
 

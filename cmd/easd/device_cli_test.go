@@ -98,6 +98,30 @@ func testDeviceCommands(t *testing.T, in *instance) {
 	assert.True(t, shown.WipeAccountOnly)
 	assert.Equal(t, cliActor(t), shown.WipeRequestedBy)
 
+	// The wiped phone back under a new DeviceId: show names it both ways.
+	require.NoError(t, st.SetDeviceInfo(ctx, a1.ID, store.DeviceInfo{Model: "iPhone15,2"}))
+	a2, err := st.TouchDevice(ctx, store.DeviceContact{User: alice.ID, DeviceID: "AliceNewPhone", DeviceType: "iPhone"})
+	require.NoError(t, err)
+	require.NoError(t, st.SetDeviceInfo(ctx, a2.ID, store.DeviceInfo{Model: "iPhone15,2"}))
+	out = in.mustRun("", "device", "show", id)
+	assert.Regexp(t, `Likely successors:\s+`+fmt.Sprint(a2.ID)+` AliceNewPhone \(iPhone, iPhone15,2, first seen .*\): same model`, out)
+	assert.NotContains(t, out, "Likely predecessor")
+	out = in.mustRun("", "device", "show", fmt.Sprint(a2.ID))
+	assert.Regexp(t, `Likely predecessor:\s+`+id+` AliceIPhone .*: same model`, out)
+	var withSucc struct {
+		LikelySuccessors []struct {
+			ID       int64
+			DeviceID string
+			Reason   string
+		}
+		LikelyPredecessors []struct{ ID int64 }
+	}
+	require.NoError(t, json.Unmarshal([]byte(in.mustRun("", "device", "show", id, "--json")), &withSucc))
+	require.Len(t, withSucc.LikelySuccessors, 1)
+	assert.Equal(t, "AliceNewPhone", withSucc.LikelySuccessors[0].DeviceID)
+	assert.Equal(t, "same model", withSucc.LikelySuccessors[0].Reason)
+	assert.Empty(t, withSucc.LikelyPredecessors)
+
 	in.mustRun("", "device", "remove", id)
 	_, errOut, code = in.run("", "device", "show", id)
 	assert.Equal(t, exitFailure, code)
