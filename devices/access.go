@@ -95,14 +95,18 @@ func ruleMatches(d Device, r store.DeviceRule) bool {
 	return strings.EqualFold(v, r.Pattern)
 }
 
-// rulesNow returns the rules, read at most once per TouchInterval.
+// rulesNow returns the rules, read at most once per TouchInterval and again after a rule
+// change was signalled (adminChanged).
 func (r *Registry) rulesNow(ctx context.Context) ([]store.DeviceRule, error) {
 	t := r.now()
 	r.rulesMu.Lock()
-	defer r.rulesMu.Unlock()
 	if r.rules != nil && t.Sub(r.rulesLoaded) < r.interval {
-		return r.rules, nil
+		rules := r.rules
+		r.rulesMu.Unlock()
+		return rules, nil
 	}
+	gen := r.rulesGen
+	r.rulesMu.Unlock()
 	rules, err := r.st.DeviceRules(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("devices: %w", err)
@@ -110,7 +114,11 @@ func (r *Registry) rulesNow(ctx context.Context) ([]store.DeviceRule, error) {
 	if rules == nil {
 		rules = []store.DeviceRule{}
 	}
-	r.rules, r.rulesLoaded = rules, t
+	r.rulesMu.Lock()
+	if r.rulesGen == gen { // else a change was signalled during the read: use, do not keep
+		r.rules, r.rulesLoaded = rules, t
+	}
+	r.rulesMu.Unlock()
 	return rules, nil
 }
 
@@ -177,6 +185,7 @@ func (r *Registry) SetAccess(ctx context.Context, id store.PartnershipID, state,
 	if state == store.AccessQuarantined && d.AccessState != store.AccessQuarantined {
 		r.notifyQuarantine(ctx, nd)
 	}
+	r.changed(ctx, store.AdminChangeDevice, nd)
 	r.put(Key{User: nd.User, DeviceID: nd.DeviceID}, nd, r.now().UTC())
 	return nd, nil
 }
@@ -197,6 +206,7 @@ func (r *Registry) ClearAccess(ctx context.Context, id store.PartnershipID, by s
 	}
 	r.audit(ctx, store.AuditEntry{Actor: by, Action: "device.clear-access", Target: target(nd),
 		Detail: "now " + nd.AccessState + " (" + nd.AccessReason + ")"})
+	r.changed(ctx, store.AdminChangeDevice, nd)
 	r.put(Key{User: nd.User, DeviceID: nd.DeviceID}, nd, r.now().UTC())
 	return nd, nil
 }
@@ -214,7 +224,7 @@ func (r *Registry) AddRule(ctx context.Context, rule store.DeviceRule, by string
 	}
 	r.audit(ctx, store.AuditEntry{Actor: by, Action: "rule.add", Target: fmt.Sprint(nr.ID),
 		Detail: fmt.Sprintf("%s %s %q → %s", nr.Field, nr.Match, nr.Pattern, nr.Action)})
-	r.rulesChanged()
+	r.st.PublishAdminChange(ctx, store.AdminChange{Kind: store.AdminChangeRules})
 	return nr, nil
 }
 
@@ -224,7 +234,7 @@ func (r *Registry) RemoveRule(ctx context.Context, id store.RuleID, by string) e
 		return fmt.Errorf("devices: %w", err)
 	}
 	r.audit(ctx, store.AuditEntry{Actor: by, Action: "rule.remove", Target: fmt.Sprint(id)})
-	r.rulesChanged()
+	r.st.PublishAdminChange(ctx, store.AdminChange{Kind: store.AdminChangeRules})
 	return nil
 }
 
@@ -251,6 +261,7 @@ func (r *Registry) SetUserList(ctx context.Context, user store.UserID, deviceID,
 	r.audit(ctx, store.AuditEntry{Actor: by, Action: what, Target: fmt.Sprintf("user %d device %s", user, deviceID)})
 	d, err := r.st.DeviceOf(ctx, user, deviceID)
 	if errors.Is(err, store.ErrNotFound) {
+		r.st.PublishAdminChange(ctx, store.AdminChange{Kind: store.AdminChangeUserList, User: user, DeviceID: deviceID})
 		return nil
 	} else if err != nil {
 		return fmt.Errorf("devices: %w", err)
@@ -259,6 +270,8 @@ func (r *Registry) SetUserList(ctx context.Context, user store.UserID, deviceID,
 	if err != nil {
 		return err
 	}
+	// Other processes drop their entry and evaluate the list at the device's next request.
+	r.changed(ctx, store.AdminChangeUserList, nd)
 	r.put(Key{User: user, DeviceID: deviceID}, nd, r.now().UTC())
 	return nil
 }
@@ -268,8 +281,10 @@ func (r *Registry) SetUserList(ctx context.Context, user store.UserID, deviceID,
 func (r *Registry) rulesChanged() {
 	r.rulesMu.Lock()
 	r.rules = nil
+	r.rulesGen++
 	r.rulesMu.Unlock()
 	r.mu.Lock()
+	r.gen++
 	clear(r.cache)
 	r.mu.Unlock()
 }

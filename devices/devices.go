@@ -89,9 +89,13 @@ type Registry struct {
 	rulesMu     sync.Mutex
 	rules       []store.DeviceRule
 	rulesLoaded time.Time
+	rulesGen    uint64 // counts rule signals: rules read before one are not kept
 
 	mu    sync.Mutex
 	cache map[Key]*entry
+	gen   uint64 // counts admin change signals: rows read before one are not trusted
+
+	unsubscribe func()
 }
 
 type entry struct {
@@ -129,8 +133,13 @@ func New(st *store.Store, opts Options) *Registry {
 	if r.from == "" {
 		r.from = "postmaster"
 	}
+	r.unsubscribe = st.SubscribeAdminChanges(r.adminChanged)
 	return r
 }
+
+// Close stops listening for admin changes. The Registry keeps working, but changes made
+// elsewhere are seen only as its entries expire (TouchInterval).
+func (r *Registry) Close() { r.unsubscribe() }
 
 // Touch records a request of the device k and returns its partnership,
 // creating it on first contact. See the package doc for how writes are
@@ -147,6 +156,7 @@ func (r *Registry) Touch(ctx context.Context, k Key, c Contact) (Device, error) 
 		r.mu.Unlock()
 		return d, nil
 	}
+	gen := r.gen
 	r.mu.Unlock()
 	d, err := r.st.TouchDevice(ctx, store.DeviceContact{User: k.User, DeviceID: k.DeviceID, DeviceType: c.DeviceType,
 		UserAgent: c.UserAgent, ProtocolVersion: c.ProtocolVersion, At: t, Max: r.maxDevices})
@@ -156,7 +166,7 @@ func (r *Registry) Touch(ctx context.Context, k Key, c Contact) (Device, error) 
 	if d, err = r.evaluate(ctx, d); err != nil {
 		return Device{}, err
 	}
-	r.put(k, d, t)
+	r.putRead(k, d, t, gen)
 	return d, nil
 }
 
@@ -164,6 +174,22 @@ func (r *Registry) Touch(ctx context.Context, k Key, c Contact) (Device, error) 
 func (r *Registry) put(k Key, d Device, t time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.putLocked(k, d, t)
+}
+
+// putRead caches d, read from the store at t after the signal count was gen. Should an admin
+// change have been signalled since, d may predate it: it is cached as expired, so the next
+// request reads the row again.
+func (r *Registry) putRead(k Key, d Device, t time.Time, gen uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.gen != gen {
+		t = time.Time{}
+	}
+	r.putLocked(k, d, t)
+}
+
+func (r *Registry) putLocked(k Key, d Device, t time.Time) {
 	if len(r.cache) >= r.max {
 		for ck, e := range r.cache {
 			if t.Sub(e.written) >= r.interval {
@@ -183,6 +209,9 @@ func (r *Registry) forget(k Key) {
 // Get reads the partnership from the store (not the cache) and refreshes
 // the cache. Errors wrap store.ErrNotFound.
 func (r *Registry) Get(ctx context.Context, k Key) (Device, error) {
+	r.mu.Lock()
+	gen := r.gen
+	r.mu.Unlock()
 	d, err := r.st.DeviceOf(ctx, k.User, k.DeviceID)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
@@ -190,8 +219,43 @@ func (r *Registry) Get(ctx context.Context, k Key) (Device, error) {
 		}
 		return Device{}, fmt.Errorf("devices: %w", err)
 	}
-	r.put(k, d, r.now().UTC())
+	r.putRead(k, d, r.now().UTC(), gen)
 	return d, nil
+}
+
+// adminChanged drops what an admin change made stale (store.SubscribeAdminChanges): the
+// partnership named, every partnership of the user named, or everything; rule changes drop
+// the rules too. Policy changes concern no cached row: the gate compares the device's
+// acknowledged policy with the one in force.
+func (r *Registry) adminChanged(ch store.AdminChange) {
+	switch ch.Kind {
+	case store.AdminChangePolicy:
+		return
+	case store.AdminChangeRules, store.AdminChangeAll:
+		r.rulesChanged()
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.gen++
+	switch {
+	case ch.User == 0:
+		clear(r.cache)
+	case ch.DeviceID != "":
+		delete(r.cache, Key{User: ch.User, DeviceID: ch.DeviceID})
+	default:
+		for k := range r.cache {
+			if k.User == ch.User {
+				delete(r.cache, k)
+			}
+		}
+	}
+}
+
+// changed publishes an admin change of the partnership d to every process
+// (store.PublishAdminChange); this Registry's own entry is dropped at once.
+func (r *Registry) changed(ctx context.Context, kind store.AdminChangeKind, d Device) {
+	r.st.PublishAdminChange(ctx, store.AdminChange{Kind: kind, User: d.User, DeviceID: d.DeviceID})
 }
 
 // ByID returns the partnership with this database key.
@@ -255,6 +319,7 @@ func (r *Registry) Remove(ctx context.Context, id store.PartnershipID) error {
 		return fmt.Errorf("devices: %w", err)
 	}
 	r.forget(Key{User: d.User, DeviceID: d.DeviceID})
+	r.changed(ctx, store.AdminChangeDevice, d)
 	return nil
 }
 

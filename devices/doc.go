@@ -17,14 +17,29 @@
 //
 // # Cache and several nodes
 //
-// The registry keeps the devices it touched in memory. Everything that
-// changes a partnership through this Registry updates the cache; a change
-// made by another node (or another Registry) is seen when the entry is
-// next written (within TouchInterval), and the policy-key check re-reads
-// the row before refusing a key the cache does not know, so a device that
-// provisioned on another node is never refused for it. A partnership
-// removed on another node keeps working here until the next write of its
-// cache entry at the latest.
+// The registry keeps the devices it touched in memory, and the rules. An
+// administrative change — access state, wipe request, cancel, sent and
+// acknowledged, removal, a per-user list entry, a rule — is published with
+// store.PublishAdminChange by the Registry that makes it, in whatever
+// process (`easd device block` from the CLI, the admin API on another
+// node): this Registry drops its own entry at once, and every Registry
+// of every process sharing the database drops the entry named (or all
+// of a user's, or all, for rules) as soon as the signal arrives —
+// PostgreSQL LISTEN/NOTIFY at once, SQLite at the next poll of
+// store.PollOtherWriters (250 ms by default) — so the device's next
+// request reads its row again and is refused, told to wipe or
+// re-evaluated. Nothing is read per request to find this out. A row read
+// while a signal arrived is kept as expired (a generation count), so a
+// read that raced the change cannot outlive it. Should signals be lost
+// (a listener reconnect, a failed poll), every cache is dropped; should
+// a publication fail, the entry still expires within TouchInterval, the
+// old bound. Policy changes and assignments are signalled too
+// (policy.Manager); the registry caches no policy, the gate compares the
+// device's acknowledged policy with the one in force.
+//
+// The policy-key check re-reads the row before refusing a key the cache
+// does not know, so a device that provisioned on another node is never
+// refused for it.
 //
 // # Policy keys
 //
@@ -65,9 +80,9 @@
 // Lists, rules and the default are applied when the registry writes a
 // device's row (first contact, then at most once per TouchInterval, and
 // when DeviceInformation arrives, which is when rules on the model and OS
-// can first match). A rule change drops this node's cache, so the next
-// request of every device re-evaluates here; other nodes follow within a
-// TouchInterval.
+// can first match). A rule or list change is signalled to every process
+// (see Cache and several nodes), so the next request of every device it
+// concerns re-evaluates, on any node.
 //
 // Blocked devices get DeviceIsBlockedForThisUser (129; HTTP 403 before
 // 14.0) for everything. Quarantined devices may Provision, FolderSync,

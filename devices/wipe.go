@@ -30,6 +30,7 @@ func (r *Registry) RequestWipe(ctx context.Context, id store.PartnershipID, acco
 		what = "device.wipe-account"
 	}
 	r.audit(ctx, store.AuditEntry{Actor: by, Action: what, Target: target(d), Detail: "requested"})
+	r.changed(ctx, store.AdminChangeDevice, d)
 	r.put(Key{User: d.User, DeviceID: d.DeviceID}, d, r.now().UTC())
 	return d, nil
 }
@@ -41,6 +42,7 @@ func (r *Registry) CancelWipe(ctx context.Context, id store.PartnershipID, by st
 		return Device{}, wipeErr(err)
 	}
 	r.audit(ctx, store.AuditEntry{Actor: by, Action: "device.wipe-cancel", Target: target(d)})
+	r.changed(ctx, store.AdminChangeDevice, d)
 	r.put(Key{User: d.User, DeviceID: d.DeviceID}, d, r.now().UTC())
 	return d, nil
 }
@@ -58,6 +60,7 @@ func (r *Registry) WipeSent(ctx context.Context, k Key) (Device, error) {
 	if cur.WipeState != store.WipeSent {
 		r.audit(ctx, store.AuditEntry{Actor: "device", Action: "device.wipe-sent", Target: target(d)})
 	}
+	r.changed(ctx, store.AdminChangeDevice, d)
 	r.put(k, d, r.now().UTC())
 	return d, nil
 }
@@ -80,6 +83,7 @@ func (r *Registry) WipeAcknowledged(ctx context.Context, k Key, status int) (Dev
 		result = fmt.Sprintf("failed (status %d)", status)
 	}
 	r.audit(ctx, store.AuditEntry{Actor: "device", Action: "device.wipe-ack", Target: target(d), Detail: result})
+	r.changed(ctx, store.AdminChangeDevice, d)
 	r.put(k, d, r.now().UTC())
 	r.notifyWipe(ctx, d, result)
 	return d, nil

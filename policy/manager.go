@@ -9,6 +9,10 @@ import (
 
 // Manager reads and writes policies through the store, validating them on the way in. The
 // admin API and `easd policy ...` use it. It is safe for concurrent use.
+//
+// Update and Assign publish a store.AdminChange of kind AdminChangePolicy (User 0 for a
+// policy's settings, the user for an assignment), so that every process that caches
+// policies drops them at once (store.SubscribeAdminChanges).
 type Manager struct {
 	st *store.Store
 }
@@ -54,7 +58,12 @@ func (m *Manager) Update(ctx context.Context, p Policy) (Policy, error) {
 	if err != nil {
 		return Policy{}, err
 	}
-	return m.decode(m.st.UpdatePolicy(ctx, p.ID, js))
+	np, err := m.decode(m.st.UpdatePolicy(ctx, p.ID, js))
+	if err != nil {
+		return Policy{}, err
+	}
+	m.st.PublishAdminChange(ctx, store.AdminChange{Kind: store.AdminChangePolicy})
+	return np, nil
 }
 
 // ByID returns a policy.
@@ -100,5 +109,6 @@ func (m *Manager) Assign(ctx context.Context, user store.UserID, id store.Policy
 	if err := m.st.AssignPolicy(ctx, user, id); err != nil {
 		return fmt.Errorf("policy: %w", err)
 	}
+	m.st.PublishAdminChange(ctx, store.AdminChange{Kind: store.AdminChangePolicy, User: user})
 	return nil
 }
