@@ -58,3 +58,12 @@ func BenchmarkSession(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCountRequest is what every EAS request pays for GET /stats.
+func BenchmarkCountRequest(b *testing.B) {
+	c := NewRequestCounter()
+	b.ReportAllocs()
+	for b.Loop() {
+		CountRequest(c, "Ping")
+	}
+}
