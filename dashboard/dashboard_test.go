@@ -212,3 +212,34 @@ func TestNoInlineCode(t *testing.T) {
 		}
 	}
 }
+
+// TestSelectorContract keeps the ids and attributes the browser tests rely
+// on (listed in static/js/app.js) present in the files that make them.
+func TestSelectorContract(t *testing.T) {
+	files := embedded(t)
+	all := ""
+	for name, text := range files {
+		if path.Ext(name) == ".js" || path.Ext(name) == ".html" {
+			all += text
+		}
+	}
+	index := files["index.html"]
+	for _, id := range []string{"main", "status", "confirm", "confirm-ok", "confirm-cancel", "logout", "confirm-title", "confirm-text"} {
+		assert.Contains(t, index, `id="`+id+`"`)
+	}
+	assert.Regexp(t, `<main id="main"[^>]*data-page=`, index)
+	assert.Regexp(t, `<div id="status" role="status" aria-live="polite"`, index)
+	assert.Contains(t, index, `<dialog id="confirm"`)
+	for _, page := range []string{"overview", "quarantine", "devices", "users", "rules", "policies", "outbound", "audit"} {
+		assert.Contains(t, index, `<a href="#/`+page+`"`)
+	}
+	for _, id := range []string{"login-user", "login-password", "login-submit", "login-message", "bulk-approve", "bulk-block"} {
+		assert.Contains(t, files["js/app.js"]+files["js/devicetable.js"], "'"+id+"'", "id %s", id)
+	}
+	for _, action := range []string{"approve", "block", "allow", "quarantine", "wipe", "account-wipe", "cancel-wipe", "remove"} {
+		assert.Regexp(t, `(?:action: |button\()'`+regexp.QuoteMeta(action)+`'`, all, "data-action %s", action)
+	}
+	for _, s := range []string{"dataset.ready = 'true'", "removeAttribute('data-ready')", "dataset.role = ", "select: String(", "auditAction: ", "deviceId: String("} {
+		assert.Contains(t, all, s)
+	}
+}

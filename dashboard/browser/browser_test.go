@@ -3,7 +3,9 @@ package browser
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -278,4 +280,55 @@ func TestHelpdeskWipe(t *testing.T) {
 			assert.Contains(t, e.text(sel), helpdeskName, "who asked")
 		}
 	}
+}
+
+// expiredMessage is what the login page says after a session ends.
+const expiredMessage = "Your session expired — log in again."
+
+// TestInactivityTimeout: ten idle minutes and a second end the session;
+// the next click shows the login page with the reason, and logging in
+// again returns to the page the user asked for.
+func TestInactivityTimeout(t *testing.T) {
+	e := newEnv(t, app.Config{AdminIdle: 10 * time.Minute})
+	e.login(adminName, adminPassword)
+	e.nav("devices")
+
+	e.clock.Advance(9 * time.Minute)
+	e.nav("users")
+	e.clock.Advance(9 * time.Minute)
+	e.nav("overview")
+	assert.Equal(t, "admin", eval[string](e, `document.body.dataset.role`), "activity keeps the session")
+
+	e.clock.Advance(10*time.Minute + time.Second)
+	e.click(`#nav a[href="#/devices"]`)
+	e.waitPage("login")
+	assert.Equal(t, expiredMessage, strings.TrimSpace(e.text("#login-message")))
+	assert.False(t, e.visible("#top"), "no navigation after the session ended")
+	assert.Empty(t, eval[string](e, `document.body.dataset.role ?? ""`))
+
+	e.typeLogin(adminName, adminPassword)
+	e.waitPage("devices")
+}
+
+// TestAbsoluteTimeout: a session ends 8 hours after login however active
+// it is.
+func TestAbsoluteTimeout(t *testing.T) {
+	e := newEnv(t, app.Config{AdminIdle: 2 * time.Hour})
+	e.login(adminName, adminPassword)
+	pages := []string{"devices", "overview"}
+	// Activity every 110 minutes for 7 h 59 min: the session lives on.
+	for i := range 4 {
+		e.clock.Advance(110 * time.Minute)
+		e.nav(pages[i%2])
+	}
+	e.clock.Advance(39 * time.Minute)
+	e.nav("users")
+	assert.Equal(t, "admin", eval[string](e, `document.body.dataset.role`), "7 h 59 min after login")
+
+	// Two minutes later (41 minutes idle, well within the 2 h inactivity
+	// timeout) the 8 hours are over.
+	e.clock.Advance(2 * time.Minute)
+	e.click(`#nav a[href="#/devices"]`)
+	e.waitPage("login")
+	assert.Equal(t, expiredMessage, strings.TrimSpace(e.text("#login-message")))
 }

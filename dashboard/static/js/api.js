@@ -9,6 +9,7 @@ let expiryTimer = 0;
 // generation counts sessions: an answer that arrives after a logout must
 // not bring the old token back.
 let generation = 0;
+let lastDate = null; // the Date header of the latest answer
 let onExpired = () => {};
 
 /** Register what happens when the session ends (a 401, or the token's expiry passing). */
@@ -17,16 +18,20 @@ export function setExpiredHandler(fn) { onExpired = fn; }
 export function currentSession() { return session; }
 export function loggedIn() { return session.token !== ''; }
 
-function keepToken(token, expires) {
+// keepToken stores a token and arms the expiry timer. The expiry is taken
+// relative to the server's clock (its Date header), so a client clock that
+// is off, or a server on a test clock, does not end sessions early or late.
+function keepToken(token, expires, serverDate) {
   if (!token) return;
   session.token = token;
-  const t = Date.parse(expires);
-  session.expires = Number.isNaN(t) ? 0 : t;
+  const exp = Date.parse(expires);
+  const now = Date.parse(serverDate);
+  session.expires = Number.isNaN(exp) ? 0 : Date.now() + (Number.isNaN(now) ? exp - Date.now() : exp - now);
   clearTimeout(expiryTimer);
   if (session.expires) {
     // Fire a moment after the server would refuse the token. setTimeout
     // caps at ~24.8 days; sessions last 8 h at most.
-    const wait = Math.max(0, session.expires - Date.now() + 500);
+    const wait = Math.max(0, session.expires - Date.now() + 1000);
     expiryTimer = setTimeout(() => {
       if (session.token && Date.now() >= session.expires) expire('session_expired');
     }, wait);
@@ -77,7 +82,8 @@ export async function request(method, path, body) {
     throw new ApiError(0, 'network', 'The server could not be reached. Check the connection and try again.');
   }
   if (gen !== generation) throw new ApiError(0, 'logged_out', 'You logged out before the server answered.');
-  keepToken(res.headers.get('X-Refreshed-Token'), res.headers.get('X-Refreshed-Token-Expires'));
+  lastDate = res.headers.get('Date');
+  keepToken(res.headers.get('X-Refreshed-Token'), res.headers.get('X-Refreshed-Token-Expires'), res.headers.get('Date'));
   let data = null;
   const text = await res.text();
   if (text) {
@@ -104,11 +110,14 @@ export const del = (path) => request('DELETE', path);
 export async function login(name, password) {
   logout();
   const tok = await request('POST', '/login', { name, password });
-  keepToken(tok.token, tok.expires_at);
+  keepToken(tok.token, tok.expires_at, lastDate);
   const s = await request('GET', '/session');
   session.name = s.name;
   session.role = s.role;
-  session.absoluteExpiry = Date.parse(s.absolute_expiry) || 0;
+  // In this browser's clock, like the token's expiry.
+  const skew = Date.parse(lastDate) - Date.now();
+  const abs = Date.parse(s.absolute_expiry);
+  session.absoluteExpiry = Number.isNaN(abs) ? 0 : abs - (Number.isNaN(skew) ? 0 : skew);
   session.idleSeconds = s.inactivity_timeout_seconds || 0;
   return session;
 }

@@ -13,7 +13,7 @@
 //   action results and errors: #status; audit rows tr[data-audit-action]
 
 import * as api from './api.js';
-import { h, say, hush, clear } from './dom.js';
+import { h, say, hush, clear, setQuarantineCount } from './dom.js';
 
 const pages = {
   overview: () => import('./pages/overview.js'),
@@ -104,6 +104,7 @@ async function route() {
     return;
   }
   const role = api.currentSession().role;
+  if (page !== 'overview' && page !== 'quarantine') refreshQuarantineCount();
   const m = main();
   m.removeAttribute('data-ready');
   m.dataset.page = page;
@@ -139,6 +140,14 @@ async function route() {
 }
 
 let loginNext = '';
+
+// refreshQuarantineCount updates the number beside the Quarantine link; the
+// overview and quarantine pages set it from their own answers.
+function refreshQuarantineCount() {
+  api.get('/devices' + api.query({ state: 'quarantined', limit: 1 }))
+    .then((r) => setQuarantineCount(r.total))
+    .catch(() => {});
+}
 
 function renderLogin(m) {
   const user = h('input', { id: 'login-user', name: 'username', autocomplete: 'username', required: true, autocapitalize: 'none', spellcheck: 'false' });

@@ -174,7 +174,7 @@ export async function render(main, ctx) {
       return on ? `Tracing ${name}: its next requests are recorded.` : `Stopped tracing ${name}.`;
     }));
   const traceList = traces ? (traces.items || traces) : null;
-  const tracePanel = h('section', { class: 'panel', 'aria-labelledby': 'trace-h' },
+  const tracePanel = h('section', { class: 'panel o-trace', 'aria-labelledby': 'trace-h' },
     h('div', { class: 'page-head' }, h('h2', { id: 'trace-h' }, 'Protocol trace'), isAdmin ? traceBtn : null),
     d.trace_enabled
       ? (Array.isArray(traceList) ? traceRows(traceList) : h('p', { class: 'muted' }, 'This server does not show traces.'))
@@ -197,7 +197,7 @@ export async function render(main, ctx) {
   const predecessors = pred.length ? likely(pred, 'Replaces', 'pred-h', `Wiped devices of ${d.address} that this one probably replaces.`) : null;
 
   const hist = history ? history.items : [];
-  const historyPanel = h('section', { class: 'panel', 'aria-labelledby': 'hist-h' },
+  const historyPanel = h('section', { class: 'panel o-history', 'aria-labelledby': 'hist-h' },
     h('h2', { id: 'hist-h' }, 'History'),
     history === null ? h('p', { class: 'muted' }, 'History is not available.') : h('div', { class: 'table-wrap' }, h('table', {},
       h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'When'), h('th', { scope: 'col' }, 'Who'), h('th', { scope: 'col' }, 'What'), h('th', { scope: 'col' }, 'Detail'))),
@@ -211,9 +211,9 @@ export async function render(main, ctx) {
       h('div', { class: 'actions', role: 'group', 'aria-label': 'Device actions' }, actions)),
     wiped ? h('p', { class: 'notice error' }, 'This device was wiped. It stays blocked until you remove the partnership.') : null,
     d.access_state === 'quarantined' ? h('p', { class: 'notice warn' }, 'This device is in quarantine: it syncs only its Inbox until someone approves it.') : null,
-    h('div', { class: 'split' },
+    h('div', { class: 'split device-split' },
       h('div', {},
-        h('section', { class: 'panel', 'aria-labelledby': 'info-h' },
+        h('section', { class: 'panel o-info', 'aria-labelledby': 'info-h' },
           h('h2', { id: 'info-h' }, 'Device information'),
           h('dl', { class: 'facts' },
             fact('Model', d.model), fact('Friendly name', d.friendly_name), fact('Operating system', d.os),
@@ -223,13 +223,13 @@ export async function render(main, ctx) {
             fact('Protocol version', d.protocol_version))),
         tracePanel, historyPanel),
       h('div', {},
-        h('section', { class: 'panel', 'aria-labelledby': 'access-h' },
+        h('section', { class: 'panel o-access', 'aria-labelledby': 'access-h' },
           h('h2', { id: 'access-h' }, 'Access'),
           h('dl', { class: 'facts' },
             fact('State', badge(d.access_state)), fact('Reason', d.access_reason),
             fact('Set by', d.access_set_by), fact('Set', d.access_set_at ? when(d.access_set_at) : ''),
             fact('First seen', when(d.first_seen)), fact('Last sync', timeEl(d.last_seen)))),
-        h('section', { class: 'panel', 'aria-labelledby': 'policy-h' },
+        h('section', { class: 'panel o-policy', 'aria-labelledby': 'policy-h' },
           h('h2', { id: 'policy-h' }, 'Policy'),
           h('dl', { class: 'facts' },
             fact('Compliance', compliance(d, pol)),
