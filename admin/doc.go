@@ -11,6 +11,24 @@
 //   - openapi.json: the OpenAPI 3 document served at /api/v1/openapi.json; a
 //     test compares it with the registered routes in both directions.
 //
+//   - stats.go: GET /stats, the protocol traces of a device and its likely
+//     successors and predecessors (devices.Registry.Successors).
+//
+// # Lists
+//
+// The device, user and audit lists filter, sort, window and count in the
+// database (store.QueryDevices, QueryUsers, QueryAudit); "total" is every
+// match, "items" the page. Each list accepts only its documented query
+// parameters, each once: a misspelt filter gets 400 instead of silently
+// listing everything.
+//
+// # Statistics
+//
+// GET /stats counts devices in the database and EAS requests in memory: an
+// hourly.Counter that the wiring (internal/app) feeds with CountRequest from
+// eas.Options.Observe. The request counts are per process since its start
+// (Options.Started); with several processes each shows its own.
+//
 // # Sessions
 //
 // Tokens are HS256 JWTs signed with Options.SigningKey (Options.PreviousKeys
