@@ -10,7 +10,6 @@
 //   - errors.go: the JSON error type and the one error handler of the group.
 //   - openapi.json: the OpenAPI 3 document served at /api/v1/openapi.json; a
 //     test compares it with the registered routes in both directions.
-//
 //   - stats.go: GET /stats, the protocol traces of a device and its likely
 //     successors and predecessors (devices.Registry.Successors).
 //
