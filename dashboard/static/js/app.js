@@ -104,7 +104,7 @@ async function route() {
     return;
   }
   const role = api.currentSession().role;
-  if (page !== 'overview' && page !== 'quarantine') refreshQuarantineCount();
+  if (api.loggedIn() && page !== 'overview' && page !== 'quarantine' && page !== 'login') refreshQuarantineCount();
   const m = main();
   m.removeAttribute('data-ready');
   m.dataset.page = page;

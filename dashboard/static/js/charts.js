@@ -1,4 +1,4 @@
-// SVG charts for the overview: a donut, horizontal bars and columns. Each
+// SVG charts for the overview: a donut, horizontal bars and stacked columns. Each
 // chart is a <figure> with a caption, the drawing (role="img" with a text
 // summary), visible text labels and values, and the same data as a table
 // under "Show as table" for screen readers and for copying.
@@ -101,34 +101,6 @@ export function bars(title, rows, { headings = ['Label', 'Count'], empty, max = 
 }
 
 /**
- * columns draws a time series, one column per row (label: the hour). Axis
- * labels every few columns; the highest value is marked on the y axis.
- */
-export function columns(title, rows, { headings = ['Hour', 'Requests'], empty } = {}) {
-  const top = Math.max(1, ...rows.map((r) => r.value));
-  const n = Math.max(1, rows.length);
-  const left = 44, bottom = 24, height = 180, plotH = height - bottom - 8, width = 640;
-  const colW = (width - left) / n;
-  const svg = s('svg', { viewBox: `0 0 ${width} ${height}`, width: '100%', role: 'img', 'aria-label': `${title}: ${summary(rows)}`, class: 'columns', preserveAspectRatio: 'xMinYMin meet' });
-  for (const f of [0, 0.5, 1]) {
-    const y = 8 + plotH - f * plotH;
-    svg.append(s('line', { x1: left, x2: width, y1: y, y2: y, class: 'gridline' }));
-    svg.append(s('text', { x: left - 6, y: y + 4, 'text-anchor': 'end', class: 'axis' }, Math.round(top * f).toLocaleString()));
-  }
-  const every = Math.ceil(n / 8);
-  rows.forEach((row, i) => {
-    const hgt = (row.value / top) * plotH;
-    const x = left + i * colW + 2;
-    svg.append(s('rect', { x, y: 8 + plotH - hgt, width: Math.max(1, colW - 4), height: hgt, rx: 2, fill: palette[0] },
-      s('title', {}, `${row.label}: ${row.value}`)));
-    if (i % every === 0 || i === n - 1) {
-      svg.append(s('text', { x: x + (colW - 4) / 2, y: height - 6, 'text-anchor': 'middle', class: 'axis' }, row.label));
-    }
-  });
-  return figure(title, svg, null, rows, headings, empty);
-}
-
-/**
  * stacked draws a time series of several parts per column (rows
  * [{label, values: [n, …]}], series [{name, colour}]), with a legend and a
  * table of every part and the total.
@@ -141,7 +113,7 @@ export function stacked(title, rows, series, { empty, firstHeading = 'Hour' } = 
   }
   const top = niceMax(Math.max(1, ...totals));
   const n = rows.length;
-  const left = 48, bottom = 24, height = 200, plotH = height - bottom - 10, width = 720;
+  const left = 48, bottom = 24, height = 230, plotH = height - bottom - 10, width = 1000;
   const colW = (width - left) / n;
   const svg = s('svg', { viewBox: `0 0 ${width} ${height}`, width: '100%', role: 'img', class: 'columns', preserveAspectRatio: 'xMinYMin meet',
     'aria-label': `${title}: ${rows.map((r, i) => `${r.label} ${totals[i]}`).join(', ')}` });

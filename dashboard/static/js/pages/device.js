@@ -49,7 +49,7 @@ function traceRows(list) {
   if (!list || !list.length) return [h('p', { class: 'muted' }, 'No requests traced yet. The device\'s next requests appear here.')];
   return list.map((t) => {
     const status = [t.http_status ? `HTTP ${t.http_status}` : null, t.status ? `status ${t.status}` : null].filter(Boolean).join(', ');
-    const dur = t.duration_ms !== undefined ? `${t.duration_ms} ms` : (t.duration !== undefined ? String(t.duration) : '');
+    const dur = typeof t.duration_ms === 'number' ? `${t.duration_ms < 10 ? t.duration_ms.toFixed(1) : Math.round(t.duration_ms)} ms` : '';
     return h('details', { class: 'trace-item' },
       h('summary', {}, h('time', { datetime: t.at }, when(t.at)), ' ', h('strong', {}, t.command || 'request'), ' ',
         h('span', { class: 'muted' }, [t.protocol_version, status, dur].filter(Boolean).join(' · '))),

@@ -175,7 +175,8 @@ async function renderForm(main, ctx) {
       else general.push(key ? `${key}: ${msg}` : msg);
     }
     if (errs.length) {
-      summary.replaceChildren(h('p', {}, `${errs.length} setting${errs.length === 1 ? ' needs' : 's need'} attention; see the messages next to the fields.`),
+      summary.replaceChildren();
+      put(summary, h('p', {}, `${errs.length} setting${errs.length === 1 ? ' needs' : 's need'} attention; see the messages next to the fields.`),
         general.length ? h('ul', {}, general.map((g) => h('li', {}, g))) : null);
       summary.hidden = false;
       const first = errs.map(([k]) => (k === 'Name' ? name : controls.get(k)?.box)).find(Boolean);
