@@ -85,6 +85,13 @@ func TestOpenAPIInSync(t *testing.T) {
 		if r.access == adminOnly {
 			assert.Contains(t, op.Responses, "403", "%s %s", r.method, path)
 		}
+		var query []string
+		for _, p := range op.Parameters {
+			if p.In == "query" {
+				query = append(query, p.Name)
+			}
+		}
+		assert.ElementsMatch(t, queryParams[r.method+" "+r.path], query, "%s %s documents the query parameters it accepts", r.method, path)
 		for _, m := range param.FindAllStringSubmatch(r.path, -1) {
 			assert.True(t, slices.ContainsFunc(op.Parameters, func(p struct{ Name, In string }) bool {
 				return p.Name == m[1] && p.In == "path"

@@ -96,9 +96,6 @@ func nameCounts(ns []store.NameCount) []nameCountJSON {
 }
 
 func (s *Service) getStats(c echo.Context) error {
-	if err := onlyParams(c); err != nil {
-		return err
-	}
 	st, err := s.Stats(c.Request().Context())
 	if err != nil {
 		return err
@@ -169,9 +166,6 @@ type traceJSON struct {
 func (s *Service) listTraces(c echo.Context) error {
 	id, err := pathID(c)
 	if err != nil {
-		return err
-	}
-	if err := onlyParams(c, "limit"); err != nil {
 		return err
 	}
 	limit, err := queryInt(c, "limit")

@@ -68,6 +68,8 @@ func TestValidation(t *testing.T) {
 			{"unknown device filter", "GET", "/devices?colour=red", nil, 400, CodeInvalid, `"colour"`},
 			{"repeated filter", "GET", "/devices?state=allowed&state=blocked", nil, 400, CodeInvalid, "2 times"},
 			{"unknown user filter", "GET", "/users?sort=address", nil, 400, CodeInvalid, `"sort"`},
+			{"parameter on a show route", "GET", fmt.Sprintf("/devices/%d?verbose=1", idle.ID), nil, 400, CodeInvalid, "takes none"},
+			{"parameter on a change", "POST", fmt.Sprintf("/devices/%d/wipe?account_only=true", idle.ID), nil, 400, CodeInvalid, `"account_only"`},
 			{"unknown stats parameter", "GET", "/stats?hours=48", nil, 400, CodeInvalid, `"hours"`},
 			{"traces of unknown device", "GET", "/devices/99999/traces", nil, 404, CodeNotFound, ""},
 			{"traces limit zero", "GET", fmt.Sprintf("/devices/%d/traces?limit=0", idle.ID), nil, 400, CodeInvalid, "limit"},
