@@ -133,6 +133,15 @@ func (s *Store) Watch(ctx context.Context, mb MailboxID) *Watcher {
 	return w
 }
 
+// Subscribe calls fn for each change event of mailbox mb (from this process, and from
+// others through the poller or LISTEN/NOTIFY) until cancel is called; see Notifier.Subscribe
+// for the rules fn must follow (it must not block, nor call Subscribe or cancel). It holds no
+// goroutine and no channel: one subscription can serve many waiters, as Ping's per-mailbox
+// fan-out does.
+func (s *Store) Subscribe(mb MailboxID, fn func(Event)) (cancel func()) {
+	return s.notifier.Subscribe(mb, fn)
+}
+
 // Close stops the watcher. It is idempotent.
 func (w *Watcher) Close() {
 	w.stop()

@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/easd/easd/store"
 	"github.com/easd/easd/store/storetest"
 )
 
@@ -51,4 +52,27 @@ func TestPollOtherWriters(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the restarted poller did not wake the watcher")
 	}
+}
+
+// BenchmarkPollIdle is one tick of the SQLite poller while a Ping waits and nothing changed:
+// what an idle server spends every DefaultPollInterval. cpu-%/tick is the share of one core
+// that costs at that interval.
+func BenchmarkPollIdle(b *testing.B) {
+	s := storetest.Open(b, storetest.SQLiteURL(b))
+	require.NoError(b, s.Migrate(b.Context()))
+	s.PollOtherWriters(time.Hour) // its own loop does not tick during the benchmark
+	u := newUser(b, s, "alice@example.com")
+	for range 100 {
+		_, err := s.Deliver(b.Context(), u.Address, []byte("From: x@y.z\r\nSubject: s\r\n\r\nbody\r\n"))
+		require.NoError(b, err)
+	}
+	w := s.Watch(b.Context(), u.Mailbox)
+	defer w.Close()
+	store.PollOnce(s)
+	b.ReportAllocs()
+	for b.Loop() {
+		store.PollOnce(s)
+	}
+	perTick := float64(b.Elapsed()) / float64(b.N)
+	b.ReportMetric(100*perTick/float64(store.DefaultPollInterval), "cpu-%/tick")
 }
