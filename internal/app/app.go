@@ -14,6 +14,7 @@ import (
 
 	"github.com/easd/easd/admin"
 	"github.com/easd/easd/autodiscover"
+	"github.com/easd/easd/dashboard"
 	"github.com/easd/easd/devices"
 	"github.com/easd/easd/eas"
 	"github.com/easd/easd/internal/httpd"
@@ -128,6 +129,7 @@ func New(cfg Config) (*App, error) {
 		return nil, err
 	}
 	adminSvc.Register(srv.Echo)
+	dashboard.Register(srv.Echo)
 	autodiscover.New(autodiscover.Options{
 		Hostname:     cfg.Hostname,
 		Port:         cfg.Port,
