@@ -137,6 +137,10 @@ async function route() {
   if (gen !== renderGen) return;
   m.removeAttribute('aria-busy');
   m.dataset.ready = 'true';
+  // Focus lost with the old page's elements (a form that was replaced,
+  // the login form) restarts at the page's content, not at the end of it.
+  const active = document.activeElement;
+  if (!active || active === document.body || !active.isConnected) m.focus({ preventScroll: true });
 }
 
 let loginNext = '';

@@ -119,6 +119,7 @@ export function confirm({ title, body, ok = 'Confirm', danger = true }) {
       okBtn.removeEventListener('click', onOk);
       cancelBtn.removeEventListener('click', onCancel);
       dlg.removeEventListener('close', onClose);
+      dlg.removeEventListener('keydown', onKey);
       if (dlg.open) dlg.close();
       if (back && back.isConnected) back.focus();
       resolve(v);
@@ -126,6 +127,18 @@ export function confirm({ title, body, ok = 'Confirm', danger = true }) {
     const onOk = () => done(true);
     const onCancel = () => done(false);
     const onClose = () => done(false);
+    // The modal dialog makes the page inert, but Tab from its last control
+    // would leave the document; keep it cycling inside the dialog.
+    const onKey = (ev) => {
+      if (ev.key !== 'Tab') return;
+      const list = [...dlg.querySelectorAll('button, [href], input, select, textarea')].filter((el) => !el.disabled && !el.hidden);
+      if (!list.length) return;
+      const first = list[0], last = list[list.length - 1];
+      const at = document.activeElement;
+      if (ev.shiftKey && (at === first || !dlg.contains(at))) { ev.preventDefault(); last.focus(); }
+      else if (!ev.shiftKey && (at === last || !dlg.contains(at))) { ev.preventDefault(); first.focus(); }
+    };
+    dlg.addEventListener('keydown', onKey);
     okBtn.addEventListener('click', onOk);
     cancelBtn.addEventListener('click', onCancel);
     dlg.addEventListener('close', onClose);
