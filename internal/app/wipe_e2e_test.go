@@ -156,6 +156,28 @@ func TestHelpdeskWipeEndToEnd(t *testing.T) {
 			assert.Contains(t, e.subjects("it@example.com"), subject)
 		})
 
+		t.Run("full wipe of a 12.1 device", func(t *testing.T) {
+			e.t = t
+			dave := e.mailUser("dave@example.com")
+			phone := e.phoneVersion(dave, "OLDPHONE", "", "", eas.Version121)
+			desk := e.login("desk", "desk pw")
+			id := e.partnership(desk, dave.Address, "OLDPHONE")
+			code, body := e.api(http.MethodPost, fmt.Sprintf("/devices/%d/wipe", id), desk, nil)
+			require.Equal(t, http.StatusOK, code, "%s", body)
+
+			// Before 14.0 there is no status 140: HTTP 449 makes it provision (MS-ASPROV 3.2.5.1).
+			resp := do(t, phone.Client, eas.CmdFolderSync, folderSyncBody(phone.syncKey))
+			assert.Equal(t, eas.HTTP449, resp.StatusCode)
+			st, directive := provisionWipe(t, phone.Client, nil)
+			assert.Equal(t, 1, st)
+			assert.Equal(t, "RemoteWipe", directive)
+			st, _ = provisionWipe(t, phone.Client, &wipeAck{tag: wbxml.ProvisionRemoteWipe, status: "1"})
+			assert.Equal(t, 1, st)
+			_, body = e.api(http.MethodGet, fmt.Sprintf("/devices/%d", id), desk, nil)
+			assert.Equal(t, "acknowledged", jsonField[string](t, body, "wipe_state"))
+			assert.Contains(t, e.subjects(dave.Address), "Remote wipe of OLDPHONE succeeded")
+		})
+
 		t.Run("cancelled before it was sent", func(t *testing.T) {
 			e.t = t
 			carol := e.mailUser("carol@example.com")
@@ -231,12 +253,22 @@ type phone struct {
 // syncs the folder hierarchy and the Inbox, and checks it got the Inbox's
 // message.
 func (e *wipeEnv) phone(u store.User, deviceID, model, imei string) *phone {
+	e.t.Helper()
+	return e.phoneVersion(u, deviceID, model, imei, eas.Version161)
+}
+
+// phoneVersion is phone speaking protocol version v; before 14.1 it tells
+// nothing about itself (Provision has no DeviceInformation there).
+func (e *wipeEnv) phoneVersion(u store.User, deviceID, model, imei string, v eas.Version) *phone {
 	t := e.t
 	t.Helper()
 	c := &easclient.Client{HTTP: e.srv.Client, URL: e.srv.URL, Username: u.Address, Password: "phone pw",
-		User: u.Address, DeviceID: deviceID, DeviceType: "Phone", UserAgent: "Phone/1.0", Version: eas.Version161}
+		User: u.Address, DeviceID: deviceID, DeviceType: "Phone", UserAgent: "Phone/1.0", Version: v}
 	p := &phone{Client: c}
-	info := &deviceInfo{model: model, imei: imei}
+	var info *deviceInfo
+	if v >= eas.Version141 {
+		info = &deviceInfo{model: model, imei: imei}
+	}
 	r := provisionPolicy(t, c, "", "", info)
 	require.Equal(t, 1, r.status)
 	r = provisionPolicy(t, c, strconv.FormatUint(uint64(r.key), 10), "1", nil)
