@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp/kb"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -331,4 +332,110 @@ func TestAbsoluteTimeout(t *testing.T) {
 	e.click(`#nav a[href="#/devices"]`)
 	e.waitPage("login")
 	assert.Equal(t, expiredMessage, strings.TrimSpace(e.text("#login-message")))
+}
+
+// focused says whether the focused element matches sel.
+func (e *env) focused(sel string) bool {
+	e.t.Helper()
+	return eval[bool](e, fmt.Sprintf(`!!document.activeElement?.matches(%q)`, sel))
+}
+
+// TestKeyboard: logging in and answering a confirmation dialog work with
+// the keyboard alone: Tab moves, Enter acts, Escape cancels.
+func TestKeyboard(t *testing.T) {
+	e := newEnv(t, app.Config{})
+	alice := e.user("alice@example.com")
+	p := e.newPhone(alice.Address, "KBPHONE1", "Android", "Pixel 7", "Android 14")
+	require.Equal(t, 1, p.provision())
+	d := e.device(alice, "KBPHONE1")
+
+	e.open()
+	require.True(t, e.focused("#login-user"), "the login form starts in the name field")
+	e.keys(adminName)
+	e.keys(kb.Tab)
+	require.True(t, e.focused("#login-password"))
+	e.keys(adminPassword + kb.Enter)
+	e.waitPage("overview")
+
+	e.tabTo(`#nav a[href="#/devices"]`, 80)
+	e.keys(kb.Enter)
+	e.waitPage("devices")
+	e.tabTo(fmt.Sprintf(`%s a[href="#/devices/%d"]`, row(d), d.ID), 60)
+	e.keys(kb.Enter)
+	e.waitPage("device")
+	e.tabTo(`button[data-action="block"]`, 40)
+
+	// Enter opens the dialog with the focus inside it; Escape closes it
+	// and changes nothing.
+	e.keys(kb.Enter)
+	e.waitFor(`document.querySelector('#confirm').open`)
+	assert.True(t, eval[bool](e, `document.querySelector('#confirm').contains(document.activeElement)`), "focus moves into the dialog")
+	assert.Contains(t, e.text("#confirm"), "KBPHONE1")
+	e.keys(kb.Escape)
+	e.waitFor(`!document.querySelector('#confirm').open`)
+	assert.Equal(t, store.AccessAllowed, e.device(alice, "KBPHONE1").AccessState, "Escape changes nothing")
+	assert.True(t, e.focused(`button[data-action="block"]`), "focus returns to the button")
+
+	// Enter again, Tab to the confirmation, and the focus stays in the
+	// dialog however often Tab is pressed.
+	e.keys(kb.Enter)
+	e.waitFor(`document.querySelector('#confirm').open`)
+	for range 5 {
+		e.keys(kb.Tab)
+		assert.True(t, eval[bool](e, `document.querySelector('#confirm').contains(document.activeElement)`), "focus stays in the dialog")
+	}
+	e.tabTo("#confirm-ok", 5)
+	e.keys(kb.Enter)
+	e.status("Blocked")
+	assert.Equal(t, store.AccessBlocked, e.device(alice, "KBPHONE1").AccessState)
+}
+
+// TestPolicyValidation: the policy form shows its own check and the
+// server's refusal next to the field concerned, and stores nothing until
+// the input is right.
+func TestPolicyValidation(t *testing.T) {
+	e := newEnv(t, app.Config{})
+	policies := func() []string {
+		t.Helper()
+		list, err := e.st.Policies(t.Context())
+		require.NoError(t, err)
+		var names []string
+		for _, p := range list {
+			names = append(names, p.Name)
+		}
+		return names
+	}
+	before := policies()
+	require.Contains(t, before, "Default")
+
+	e.login(adminName, adminPassword)
+	e.nav("policies")
+	e.click("#policy-new")
+	e.waitFor(`document.querySelector('#pol-Name') && document.querySelector('#main').dataset.ready === 'true'`)
+
+	// The page's own check: out of range, nothing sent.
+	e.fill("#pol-Name", "Default")
+	e.fill("#pol-MinDevicePasswordLength", "40")
+	e.click("#policy-save")
+	e.waitFor(`!document.querySelector('#pol-MinDevicePasswordLength-error').hidden`)
+	assert.Contains(t, e.text("#pol-MinDevicePasswordLength-error"), "40")
+	assert.Equal(t, before, policies())
+
+	// The server's refusal: the name is taken. The message appears next to
+	// the name field and nothing changes.
+	e.fill("#pol-MinDevicePasswordLength", "8")
+	e.click("#policy-save")
+	e.waitFor(`!document.querySelector('#pol-Name-error').hidden`)
+	assert.NotEmpty(t, strings.TrimSpace(e.text("#pol-Name-error")))
+	assert.True(t, eval[bool](e, `document.querySelector('#pol-MinDevicePasswordLength-error').hidden`), "the fixed field is clear")
+	assert.Contains(t, e.status("refused"), "exists")
+	assert.Equal(t, before, policies())
+
+	e.fill("#pol-Name", "Sales phones")
+	e.click("#policy-save")
+	e.status("Sales phones")
+	assert.ElementsMatch(t, append(before, "Sales phones"), policies())
+	rec, err := e.st.PolicyByName(t.Context(), "Sales phones")
+	require.NoError(t, err)
+	assert.Contains(t, rec.Settings, `"MinDevicePasswordLength":8`)
 }

@@ -232,7 +232,10 @@ func eval[T any](e *env, expr string) T {
 // waitFor waits until the JavaScript expression is truthy.
 func (e *env) waitFor(expr string) {
 	e.t.Helper()
-	e.do(chromedp.Poll[chromedp.Void]("!!("+expr+")", chromedp.WithPollingTimeout(stepTimeout-time.Second)))
+	// An interval, not requestAnimationFrame: a page that does not paint
+	// (nothing changed on screen) may run no animation frames.
+	e.do(chromedp.Poll[chromedp.Void]("!!("+expr+")",
+		chromedp.WithPollingInterval(20*time.Millisecond), chromedp.WithPollingTimeout(stepTimeout-time.Second)))
 }
 
 // waitPage waits until #main shows page name with its data loaded.
