@@ -228,6 +228,9 @@ func (r *Registry) Get(ctx context.Context, k Key) (Device, error) {
 // the rules too. Policy changes concern no cached row: the gate compares the device's
 // acknowledged policy with the one in force.
 func (r *Registry) adminChanged(ch store.AdminChange) {
+	// Logged once the entries are gone: a test (or an operator) that sees the line knows the
+	// next request reads the row again.
+	defer r.log.Debug("admin change", "kind", ch.Kind, "user", ch.User, "device_id", ch.DeviceID)
 	switch ch.Kind {
 	case store.AdminChangePolicy:
 		return
