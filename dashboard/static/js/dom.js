@@ -36,14 +36,15 @@ let ids = 0;
 /** uid returns a fresh element id with the given prefix. */
 export function uid(prefix) { return `${prefix}-${++ids}`; }
 
-const dateFmt = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+const dateFmt = new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
+const yearFmt = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
 
-/** when formats an RFC 3339 time for people; "—" when absent. */
+/** when formats an RFC 3339 time for people, the year only when it is not this one; "—" when absent. */
 export function when(t) {
   if (!t) return '—';
   const d = new Date(t);
   if (Number.isNaN(d.getTime())) return String(t);
-  return dateFmt.format(d);
+  return d.getFullYear() === new Date().getFullYear() ? dateFmt.format(d) : yearFmt.format(d);
 }
 
 /** ago says how long ago t was ("3 min ago"); "never" when absent. */

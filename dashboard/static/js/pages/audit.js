@@ -47,18 +47,20 @@ export async function render(main, ctx) {
   });
   lim.addEventListener('change', () => form.requestSubmit());
 
+  // Who, action and target link to the log filtered by them.
+  const only = (k, v) => h('a', { href: '#/audit' + api.query({ ...f, [k]: v }), title: `Only entries with this ${k}` }, v);
   const rows = res.items.map((r) => h('tr', { dataset: { auditAction: r.action } },
-    h('td', {}, h('time', { datetime: r.at }, when(r.at))),
-    h('td', {}, r.actor),
-    h('td', {}, h('code', {}, r.action)),
-    h('td', {}, r.target),
+    h('td', { class: 'nowrap' }, h('time', { datetime: r.at, title: r.at }, when(r.at))),
+    h('td', {}, only('actor', r.actor)),
+    h('td', {}, h('code', {}, only('action', r.action))),
+    h('td', {}, r.target ? only('target', r.target) : ''),
     h('td', {}, r.detail),
     h('td', { class: 'hide-narrow' }, r.remote_addr)));
   put(main, 
     h('div', { class: 'page-head' }, h('div', {}, h('h1', {}, 'Audit log'),
       h('p', {}, `${res.total} entr${res.total === 1 ? 'y' : 'ies'}, newest first; who, action and target match exactly. The log is append-only.`))),
     form,
-    h('div', { class: 'table-wrap' }, h('table', {},
+    h('div', { class: 'table-wrap' }, h('table', { class: 'audit' },
       h('thead', {}, h('tr', {}, ['When', 'Who', 'Action', 'Target', 'Detail'].map((t) => h('th', { scope: 'col' }, t)), h('th', { scope: 'col', class: 'hide-narrow' }, 'From'))),
       h('tbody', {}, rows.length ? rows : emptyRow(6, 'No entry matches.')))),
     pager(offset, limit, res.total, (o) => ctx.go('#/audit' + api.query({ ...f, limit: limit === 100 ? '' : limit, offset: o || '' }))));

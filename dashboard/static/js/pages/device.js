@@ -202,7 +202,7 @@ export async function render(main, ctx) {
     history === null ? h('p', { class: 'muted' }, 'History is not available.') : h('div', { class: 'table-wrap' }, h('table', {},
       h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'When'), h('th', { scope: 'col' }, 'Who'), h('th', { scope: 'col' }, 'What'), h('th', { scope: 'col' }, 'Detail'))),
       h('tbody', {}, hist.length ? hist.map((a) => h('tr', { dataset: { auditAction: a.action } },
-        h('td', {}, h('time', { datetime: a.at }, when(a.at))), h('td', {}, a.actor), h('td', {}, h('code', {}, a.action)), h('td', {}, a.detail))) : emptyRow(4, 'Nothing recorded yet.')))));
+        h('td', { class: 'nowrap' }, h('time', { datetime: a.at }, when(a.at))), h('td', {}, a.actor), h('td', {}, h('code', {}, a.action)), h('td', {}, a.detail))) : emptyRow(4, 'Nothing recorded yet.')))));
 
   put(main, 
     h('p', { class: 'crumbs' }, h('a', { href: '#/devices' }, '‹ Devices')),
