@@ -97,9 +97,9 @@ func TestSuccessors(t *testing.T) {
 		}
 
 		// Still a successor after the wipe was acknowledged; not after a cancel.
-		_, err = reg.WipeSent(ctx, devices.Key{User: alice.ID, DeviceID: "OLD"})
+		_, err = reg.WipeSent(ctx, devices.Key{User: alice.ID, DeviceID: "OLD"}, "192.0.2.1")
 		require.NoError(t, err)
-		_, err = reg.WipeAcknowledged(ctx, devices.Key{User: alice.ID, DeviceID: "OLD"}, 1)
+		_, err = reg.WipeAcknowledged(ctx, devices.Key{User: alice.ID, DeviceID: "OLD"}, 1, "192.0.2.1")
 		require.NoError(t, err)
 		got, err = reg.Successors(ctx, lost.ID)
 		require.NoError(t, err)

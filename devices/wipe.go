@@ -47,8 +47,9 @@ func (r *Registry) CancelWipe(ctx context.Context, id store.PartnershipID, by st
 	return d, nil
 }
 
-// WipeSent records that Provision sent the wipe directive to the device k.
-func (r *Registry) WipeSent(ctx context.Context, k Key) (Device, error) {
+// WipeSent records that Provision sent the wipe directive to the device k,
+// whose request came from the client address remote.
+func (r *Registry) WipeSent(ctx context.Context, k Key, remote string) (Device, error) {
 	cur, err := r.Get(ctx, k)
 	if err != nil {
 		return Device{}, err
@@ -58,7 +59,7 @@ func (r *Registry) WipeSent(ctx context.Context, k Key) (Device, error) {
 		return Device{}, wipeErr(err)
 	}
 	if cur.WipeState != store.WipeSent {
-		r.audit(ctx, store.AuditEntry{Actor: "device", Action: "device.wipe-sent", Target: target(d)})
+		r.audit(ctx, store.AuditEntry{Actor: "device", Action: "device.wipe-sent", Target: target(d), RemoteAddr: remote})
 	}
 	r.changed(ctx, store.AdminChangeDevice, d)
 	r.put(k, d, r.now().UTC())
@@ -68,8 +69,9 @@ func (r *Registry) WipeSent(ctx context.Context, k Key) (Device, error) {
 // WipeAcknowledged records the device's acknowledgement of the directive
 // (MS-ASPROV 3.2.5.1.2.2: status 1 wiped, 2 failed): the wipe is confirmed
 // with its time, the partnership stays blocked until removed, and the
-// requester and the user get a confirmation message.
-func (r *Registry) WipeAcknowledged(ctx context.Context, k Key, status int) (Device, error) {
+// requester and the user get a confirmation message. remote is the client
+// address of the acknowledging request.
+func (r *Registry) WipeAcknowledged(ctx context.Context, k Key, status int, remote string) (Device, error) {
 	cur, err := r.Get(ctx, k)
 	if err != nil {
 		return Device{}, err
@@ -82,7 +84,7 @@ func (r *Registry) WipeAcknowledged(ctx context.Context, k Key, status int) (Dev
 	if status != 1 {
 		result = fmt.Sprintf("failed (status %d)", status)
 	}
-	r.audit(ctx, store.AuditEntry{Actor: "device", Action: "device.wipe-ack", Target: target(d), Detail: result})
+	r.audit(ctx, store.AuditEntry{Actor: "device", Action: "device.wipe-ack", Target: target(d), Detail: result, RemoteAddr: remote})
 	r.changed(ctx, store.AdminChangeDevice, d)
 	r.put(k, d, r.now().UTC())
 	r.notifyWipe(ctx, d, result)

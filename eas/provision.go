@@ -302,7 +302,7 @@ func (p *provisioner) wipe(ctx context.Context, r *Request, key devices.Key, pr 
 		if st != 1 && st != 2 {
 			return false, &StatusError{Status: ProvisionProtocolError, Err: fmt.Errorf("remote wipe status %q", pr.wipeStatus)}
 		}
-		if _, err := p.reg.WipeAcknowledged(ctx, key, st); errors.Is(err, devices.ErrWipeState) {
+		if _, err := p.reg.WipeAcknowledged(ctx, key, st, r.RemoteAddr); errors.Is(err, devices.ErrWipeState) {
 			return false, &StatusError{Status: ProvisionProtocolError, Err: err}
 		} else if err != nil {
 			return false, fmt.Errorf("provision: %w", err)
@@ -321,7 +321,7 @@ func (p *provisioner) wipe(ctx context.Context, r *Request, key devices.Key, pr 
 	if !dev.WipePending() {
 		return false, nil
 	}
-	if _, err := p.reg.WipeSent(ctx, key); err != nil {
+	if _, err := p.reg.WipeSent(ctx, key, r.RemoteAddr); err != nil {
 		return false, fmt.Errorf("provision: %w", err)
 	}
 	r.Log.Info("provision: remote wipe sent", "account_only", dev.WipeAccountOnly)

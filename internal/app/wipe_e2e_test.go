@@ -82,6 +82,8 @@ func TestHelpdeskWipeEndToEnd(t *testing.T) {
 			assert.Equal(t, "helpdesk@example.com", rows[3].Actor, "the registry's row")
 			assert.Equal(t, "device", rows[1].Actor)
 			assert.Equal(t, "device", rows[0].Actor)
+			assert.Equal(t, "127.0.0.1", rows[1].RemoteAddr, "the phone's address on the device's rows")
+			assert.Equal(t, "127.0.0.1", rows[0].RemoteAddr)
 			assert.Equal(t, "succeeded", rows[0].Detail)
 			assert.False(t, rows[0].At.Before(req.At))
 
