@@ -335,6 +335,7 @@ func (r *Registry) SetTrace(ctx context.Context, id store.PartnershipID, on bool
 	if err != nil {
 		return fmt.Errorf("devices: %w", err)
 	}
+	r.changed(ctx, store.AdminChangeDevice, d) // Traced reads the cache of every process
 	r.put(Key{User: d.User, DeviceID: d.DeviceID}, d, r.now().UTC())
 	return nil
 }
