@@ -114,7 +114,7 @@ func New(cfg Config) (*App, error) {
 	ping := eas.NewPing(eas.PingOptions{Store: st, Hierarchy: hier})
 	easSrv.Handle(ping.Command())
 	sub := submission.New(submission.Options{Store: st, Logger: log})
-	for _, c := range eas.NewMail(eas.MailOptions{Store: st, Submitter: sub}).Commands() {
+	for _, c := range eas.NewMail(eas.MailOptions{Store: st, Submitter: sub, Limits: eas.PolicyLimits(st)}).Commands() {
 		easSrv.Handle(c)
 	}
 	easSrv.Register(srv.Echo)
