@@ -24,6 +24,8 @@
 //	sync_commands.go     client Add/Change/Delete/Fetch and their Responses
 //	email.go             the Email content class: store item + MIME → WBXML (MS-ASEMAIL)
 //	airsyncbase.go       Body, BodyPreference, Attachments (MS-ASAIRS)
+//	sync_limits.go       the policy limits the server enforces (filters, truncation, HTML)
+//	attachment_policy.go attachments a policy blocks: listed, refused on fetch, cut from MIME
 //	getitemestimate.go   GetItemEstimate
 //	ping.go              Ping: push over the store's change notifications
 //	itemoperations.go    ItemOperations: Fetch, EmptyFolderContents, Move, MultiPart
