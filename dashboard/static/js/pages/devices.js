@@ -10,17 +10,30 @@ import { deviceTable } from '../devicetable.js';
 const limit = 50;
 const filterKeys = ['q', 'state', 'compliance', 'wipe', 'type', 'os', 'model', 'user'];
 
+// Last-sync windows: [value, label, API parameter, days back].
+const seen = [['', 'Any time'], ['1d', 'In the last 24 hours', 'seen_after', 1], ['7d', 'In the last 7 days', 'seen_after', 7],
+  ['stale7', 'Not in 7 days', 'seen_before', 7], ['stale30', 'Not in 30 days', 'seen_before', 30]];
+
+function seenParams(v) {
+  const w = seen.find(([k]) => k === v && k);
+  if (!w) return {};
+  const at = new Date(Date.now() - w[3] * 86400000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  return { [w[2]]: at };
+}
+
 export async function render(main, ctx) {
   const p = ctx.params;
   const f = {};
   for (const k of filterKeys) f[k] = (p.get(k) || '').trim();
   if (p.get('wipe_pending') === 'true') f.wipe = 'pending'; // older links
+  f.seen = seen.some(([k]) => k && k === p.get('seen')) ? p.get('seen') : '';
   const offset = Math.max(0, Number(p.get('offset')) || 0);
   // API sort values: last_seen, -last_seen, user, model, state. Default: most recently seen first.
   const sortParam = ['last_seen', '-last_seen', 'user', 'model', 'state'].includes(p.get('sort')) ? p.get('sort') : '-last_seen';
   const sort = { key: sortParam.replace(/^-/, ''), dir: sortParam === '-last_seen' ? 'desc' : 'asc' };
   const hashFor = (changes) => '#/devices' + api.query({ ...f, sort: sortParam === '-last_seen' ? '' : sortParam, offset: offset || '', ...changes });
-  const res = await api.get('/devices' + api.query({ ...f, sort: sortParam, limit, offset }));
+  const { seen: seenKey, ...apiFilter } = f;
+  const res = await api.get('/devices' + api.query({ ...apiFilter, ...seenParams(seenKey), sort: sortParam, limit, offset }));
   if (ctx.stale()) return;
 
   const opts = (list, cur) => list.map(([v, t]) => h('option', { value: v, selected: v === cur }, t));
@@ -28,16 +41,17 @@ export async function render(main, ctx) {
   const state = h('select', { id: 'filter-state' }, opts([['', 'Any'], ['allowed', 'Allowed'], ['quarantined', 'Quarantined'], ['blocked', 'Blocked']], f.state));
   const compliance = h('select', { id: 'filter-compliance' }, opts([['', 'Any'], ['compliant', 'Compliant'], ['non-compliant', 'Not compliant']], f.compliance));
   const wipe = h('select', { id: 'filter-wipe' }, opts([['', 'Any'], ['pending', 'Wipe pending'], ['wiped', 'Wiped'], ['none', 'Not wiped']], f.wipe));
+  const seenSel = h('select', { id: 'filter-seen' }, opts(seen.map(([k, t]) => [k, t]), f.seen));
   const form = h('form', { class: 'toolbar', role: 'search', 'aria-label': 'Filter devices' },
-    field('Search', q), field('State', state), field('Policy', compliance), field('Wipe', wipe),
+    field('Search', q), field('State', state), field('Policy', compliance), field('Wipe', wipe), field('Last sync', seenSel),
     h('button', { type: 'submit', class: 'primary' }, 'Search'));
-  const filtered = filterKeys.some((k) => f[k]);
+  const filtered = filterKeys.some((k) => f[k]) || !!f.seen;
   const extra = ['type', 'os', 'model', 'user'].filter((k) => f[k]);
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();
-    ctx.go('#/devices' + api.query({ ...Object.fromEntries(extra.map((k) => [k, f[k]])), q: q.value.trim(), state: state.value, compliance: compliance.value, wipe: wipe.value, sort: sortParam === '-last_seen' ? '' : sortParam }));
+    ctx.go('#/devices' + api.query({ ...Object.fromEntries(extra.map((k) => [k, f[k]])), q: q.value.trim(), state: state.value, compliance: compliance.value, wipe: wipe.value, seen: seenSel.value, sort: sortParam === '-last_seen' ? '' : sortParam }));
   });
-  for (const sel of [state, compliance, wipe]) sel.addEventListener('change', () => form.requestSubmit());
+  for (const sel of [state, compliance, wipe, seenSel]) sel.addEventListener('change', () => form.requestSubmit());
 
   const { bar, table } = deviceTable(res.items, {
     isAdmin: ctx.isAdmin,
