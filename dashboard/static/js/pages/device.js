@@ -39,7 +39,7 @@ function compliance(d, pol) {
   const current = typeof d.policy_compliant === 'boolean'
     ? d.policy_compliant
     : !!pol && d.policy_id === pol.id && d.policy_version === pol.version && d.provision_status === 1;
-  const acked = `policy ${pol && pol.id === d.policy_id ? pol.name : d.policy_id} version ${d.policy_version}`;
+  const acked = `${pol && pol.id === d.policy_id ? pol.name : 'policy #' + d.policy_id} version ${d.policy_version}`;
   if (current) return h('span', {}, badge('compliant', 'ok'), ` Acknowledged ${acked}.`);
   return h('span', {}, badge('not compliant', 'warn'), ` Acknowledged ${acked}`,
     pol ? `; the user's policy is ${pol.name} version ${pol.version}` : '', '. The device must provision again.');

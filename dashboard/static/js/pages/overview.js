@@ -49,7 +49,8 @@ function normalise(st) {
   return {
     total: d.total || 0,
     byState: states.map((s) => ({ label: s, value: Number(byState[s]) || 0 })),
-    byOS: named(d.by_os), byModel: named(d.by_model),
+    // by_model ends with "other" for the models beyond the ten most common.
+    byOS: named(d.by_os), byModel: named(d.by_model).map((r) => (r.key === 'other' ? { ...r, label: 'Other models' } : r)),
     wiped: d.wiped ?? null, wipePending: d.wipe_pending ?? 0, compliant: d.compliant ?? null,
     hourly: Array.isArray(st.requests_per_hour) ? st.requests_per_hour : null,
     since: st.requests_since || null,
