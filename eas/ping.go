@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/easd/easd/store"
@@ -39,8 +41,7 @@ const (
 
 // PingStore is what Ping needs of the store.
 type PingStore interface {
-	Watch(ctx context.Context, mb store.MailboxID) *store.Watcher
-	ModSeq(ctx context.Context, mb store.MailboxID) (int64, error)
+	Subscribe(mb store.MailboxID, fn func(store.Event)) (cancel func())
 	Folders(ctx context.Context, mb store.MailboxID) ([]store.Folder, error)
 	FolderSyncState(ctx context.Context, user store.UserID, deviceID string) (store.FolderSyncState, error)
 	PingState(ctx context.Context, user store.UserID, deviceID string) (store.PingState, error)
@@ -149,8 +150,11 @@ type Ping struct {
 	hierarchy  *Hierarchy
 	baseline   PingBaseline
 
+	seed maphash.Seed // of hierarchySum
+
 	mu      sync.Mutex
 	waiting map[pingDevice]*pingWaiter
+	boxes   map[store.MailboxID]*pingBox
 	closed  bool
 }
 
@@ -159,15 +163,11 @@ type pingDevice struct {
 	device string
 }
 
-// pingWaiter is a waiting Ping: closing stop releases it with status 1.
-type pingWaiter struct {
-	stop chan struct{}
-}
-
 // NewPing returns the Ping command over opts.Store.
 func NewPing(opts PingOptions) *Ping {
 	p := &Ping{st: opts.Store, minHB: opts.MinHeartbeat, maxHB: opts.MaxHeartbeat, maxFolders: opts.MaxFolders,
-		hierarchy: opts.Hierarchy, baseline: opts.Baseline, waiting: make(map[pingDevice]*pingWaiter)}
+		hierarchy: opts.Hierarchy, baseline: opts.Baseline, seed: maphash.MakeSeed(),
+		waiting: make(map[pingDevice]*pingWaiter), boxes: make(map[store.MailboxID]*pingBox)}
 	if sr, ok := opts.Store.(SyncStateReader); ok && p.baseline == nil {
 		p.baseline = SyncBaseline(sr)
 	}
@@ -197,7 +197,7 @@ func (p *Ping) Close() {
 	defer p.mu.Unlock()
 	p.closed = true
 	for k, w := range p.waiting {
-		close(w.stop)
+		w.finish(StatusPingExpired, nil, nil)
 		delete(p.waiting, k)
 	}
 }
@@ -431,7 +431,7 @@ func (p *Ping) register(k pingDevice, w *pingWaiter) bool {
 		return false
 	}
 	if old := p.waiting[k]; old != nil {
-		close(old.stop) // MS-ASCMD 2.2.1.13: the newer Ping replaces it; the older answers 1
+		old.finish(StatusPingExpired, nil, nil) // MS-ASCMD 2.2.1.13: the newer Ping replaces it; the older answers 1
 	}
 	p.waiting[k] = w
 	return true
@@ -446,97 +446,296 @@ func (p *Ping) unregister(k pingDevice, w *pingWaiter) {
 }
 
 // wait runs the long poll and returns the status and, for 2, the changed folders.
+//
+// The store work (the folders, the device's hierarchy and Sync positions) runs on a goroutine
+// of its own: the database driver's deep calls grow that goroutine's stack, which is freed
+// when it ends, while the request's goroutine, which waits, keeps the small stack it had.
+// What stays behind while the Ping waits is the pingWaiter: the watched folders with their
+// baselines, a timer, and a place in its mailbox's pingBox.
 func (p *Ping) wait(ctx context.Context, r *Request, params store.PingState) (Status, []store.FolderID, error) {
-	k := pingDevice{r.Account.ID, r.DeviceID}
-	w := &pingWaiter{stop: make(chan struct{})}
-	if !p.register(k, w) {
+	w := &pingWaiter{key: pingDevice{r.Account.ID, r.DeviceID}, done: make(chan struct{})}
+	if !p.register(w.key, w) {
 		return StatusPingExpired, nil, nil
 	}
-	defer p.unregister(k, w)
-	mb := r.Account.Mailbox
-	// Watch before reading, so that a change committed after the read signals.
-	watch := p.st.Watch(ctx, mb)
-	defer watch.Close()
+	defer p.unregister(w.key, w)
+	// Join the mailbox before reading, so that a change committed after the read signals.
+	b := p.join(r.Account.Mailbox, w)
+	defer p.leave(b, w)
 
+	if st, changed, err := p.prepare(ctx, r, params, b, w); st != 0 || err != nil {
+		w.finish(st, changed, err)
+	} else {
+		t := time.AfterFunc(time.Duration(params.Heartbeat)*time.Second, func() { w.finish(StatusPingExpired, nil, nil) })
+		defer t.Stop()
+		select {
+		case <-w.done:
+		case <-ctx.Done():
+			w.finish(0, nil, ctx.Err())
+		}
+	}
+	<-w.done // the first decision wins: a superseded Ping answers 1 even if it found changes
+	return w.res.status, w.res.changed, w.res.err
+}
+
+// prepare reads what the Ping compares against and arms w in b; a non-zero status (or an
+// error) answers the Ping at once.
+func (p *Ping) prepare(ctx context.Context, r *Request, params store.PingState, b *pingBox, w *pingWaiter) (Status, []store.FolderID, error) {
 	ids := make([]store.FolderID, len(params.Folders))
 	for i, f := range params.Folders {
 		ids[i] = f.ID
 	}
-	seen, err := p.st.ModSeq(ctx, mb)
+	var quirks *ClientQuirks
+	if p.hierarchy != nil {
+		q := p.hierarchy.clientQuirks(r)
+		quirks = &q
+	}
+	folders, err := p.st.Folders(ctx, r.Account.Mailbox)
 	if err != nil {
 		return 0, nil, err
 	}
-	folders, err := p.st.Folders(ctx, mb)
-	if err != nil {
-		return 0, nil, err
-	}
-	if stale, err := p.hierarchyStale(ctx, r, folders, ids); err != nil {
+	if stale, err := p.hierarchyStale(ctx, w.key, quirks, folders, ids); err != nil {
 		return 0, nil, err
 	} else if stale {
 		return StatusPingFolderHierarchy, nil, nil
 	}
-	base := make(map[store.FolderID]int64, len(ids))
-	for _, f := range folders {
-		base[f.ID] = f.ModSeq
+	base := make([]int64, len(ids))
+	for i, id := range ids {
+		base[i] = folderModSeq(folders, id)
 	}
 	if p.baseline != nil {
 		known, err := p.baseline(ctx, r, ids)
 		if err != nil {
 			return 0, nil, err
 		}
-		for id, m := range known {
-			if _, ok := base[id]; ok {
-				base[id] = m
+		for i, id := range ids {
+			if m, ok := known[id]; ok {
+				base[i] = m
 			}
 		}
 	}
 	if ch := changedFolders(folders, ids, base); len(ch) > 0 {
 		return StatusPingChanges, ch, nil
 	}
+	w.ids, w.base, w.quirks, w.hierSum = ids, base, quirks, p.hierarchySum(folders)
+	p.arm(b, w)
+	return 0, nil, nil
+}
 
-	timer := time.NewTimer(time.Duration(params.Heartbeat) * time.Second)
-	defer timer.Stop()
+// pingResult is how a Ping ends.
+type pingResult struct {
+	status  Status
+	changed []store.FolderID
+	err     error
+}
+
+// pingWaiter is one waiting Ping. Until it is armed only key and done are set; the fields
+// after them are written once, before arming, and then read by its box's check.
+type pingWaiter struct {
+	key  pingDevice
+	done chan struct{} // closed by finish
+	fin  atomic.Bool
+	res  pingResult // set by the finish that closed done
+
+	ids     []store.FolderID // watched folders, in the device's order
+	base    []int64          // per id: the modseq up to which the device has it
+	quirks  *ClientQuirks    // nil without Options.Hierarchy
+	hierSum uint64           // hierarchySum of the folders its hierarchy was checked against
+
+	armed     bool   // guarded by the box's mu
+	armEvents uint64 // the box's events when w joined; guarded by the box's mu
+}
+
+// finish decides how the Ping ends; the first call wins and the others do nothing.
+func (w *pingWaiter) finish(st Status, changed []store.FolderID, err error) {
+	if w.fin.CompareAndSwap(false, true) {
+		w.res = pingResult{st, changed, err}
+		close(w.done)
+	}
+}
+
+// pingBox is the Pings waiting on one mailbox. They share one notifier subscription, and a
+// change costs one read of the mailbox's folders for all of them, not one per Ping: a
+// delivery to a user with a hundred devices wakes a hundred Pings for the price of one.
+type pingBox struct {
+	p      *Ping
+	mb     store.MailboxID
+	refs   int // Pings joined; guarded by Ping.mu
+	sub    sync.Once
+	cancel func() // the subscription, set inside sub
+
+	mu       sync.Mutex
+	waiters  map[*pingWaiter]struct{}
+	events   uint64 // change events seen
+	checking bool   // a check goroutine is running
+	again    bool   // an event arrived while it ran
+}
+
+// join adds w to the box of mailbox mb, subscribing to the mailbox's changes if it is the
+// first, and returns once the subscription is active.
+func (p *Ping) join(mb store.MailboxID, w *pingWaiter) *pingBox {
+	p.mu.Lock()
+	b := p.boxes[mb]
+	if b == nil {
+		b = &pingBox{p: p, mb: mb, waiters: make(map[*pingWaiter]struct{})}
+		p.boxes[mb] = b
+	}
+	b.refs++
+	p.mu.Unlock()
+	// Outside Ping.mu: the notifier calls b.event with its own lock held.
+	b.sub.Do(func() { b.cancel = p.st.Subscribe(mb, b.event) })
+	b.mu.Lock()
+	b.waiters[w] = struct{}{}
+	w.armEvents = b.events
+	b.mu.Unlock()
+	return b
+}
+
+// arm makes b's checks look at w. A change that arrived after w joined (and that w's own
+// reads may have missed) gets a check of its own.
+func (p *Ping) arm(b *pingBox, w *pingWaiter) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	w.armed = true
+	if b.events != w.armEvents {
+		b.schedule()
+	}
+}
+
+// leave removes w from b, and the box with its subscription after the last Ping.
+func (p *Ping) leave(b *pingBox, w *pingWaiter) {
+	b.mu.Lock()
+	delete(b.waiters, w)
+	b.mu.Unlock()
+	p.mu.Lock()
+	b.refs--
+	last := b.refs == 0
+	if last {
+		delete(p.boxes, b.mb)
+	}
+	p.mu.Unlock()
+	if last {
+		b.cancel()
+	}
+}
+
+// event is the notifier's callback: it must not block, so the check runs on a goroutine.
+func (b *pingBox) event(store.Event) {
+	b.mu.Lock()
+	b.events++
+	b.schedule()
+	b.mu.Unlock()
+}
+
+// schedule starts a check, or asks the running one to go again. b.mu is held.
+func (b *pingBox) schedule() {
+	if b.checking {
+		b.again = true
+		return
+	}
+	b.checking = true
+	go b.check()
+}
+
+// pingCheckTimeout bounds the store reads of one check.
+const pingCheckTimeout = 30 * time.Second
+
+// check reads the mailbox's folders once and answers every armed Ping they decide; it goes
+// again while events arrived during a round, so none is missed.
+func (b *pingBox) check() {
 	for {
-		select {
-		case <-timer.C:
-			return StatusPingExpired, nil, nil
-		case <-w.stop:
-			return StatusPingExpired, nil, nil
-		case <-ctx.Done():
-			return 0, nil, ctx.Err()
-		case <-watch.C:
+		b.mu.Lock()
+		b.again = false
+		ws := make([]*pingWaiter, 0, len(b.waiters))
+		for w := range b.waiters {
+			if w.armed && !w.fin.Load() {
+				ws = append(ws, w)
+			}
 		}
-		now, err := p.st.ModSeq(ctx, mb)
-		if err != nil {
-			return 0, nil, err
+		b.mu.Unlock()
+		if len(ws) > 0 {
+			b.decide(ws)
 		}
-		if now == seen {
-			continue // a hint without a change (coalesced, or another node's echo)
+		b.mu.Lock()
+		if !b.again {
+			b.checking = false
+			b.mu.Unlock()
+			return
 		}
-		seen = now
-		if folders, err = p.st.Folders(ctx, mb); err != nil {
-			return 0, nil, err
+		b.mu.Unlock()
+	}
+}
+
+// decide answers those of ws whose hierarchy or watched folders changed. The hierarchy is
+// compared per device (a store read) only when the mailbox's hierarchy differs from the one
+// the device's was checked against.
+func (b *pingBox) decide(ws []*pingWaiter) {
+	ctx, cancel := context.WithTimeout(context.Background(), pingCheckTimeout)
+	defer cancel()
+	p := b.p
+	folders, err := p.st.Folders(ctx, b.mb)
+	if err != nil {
+		for _, w := range ws {
+			w.finish(0, nil, err)
 		}
-		if stale, err := p.hierarchyStale(ctx, r, folders, ids); err != nil {
-			return 0, nil, err
-		} else if stale {
-			return StatusPingFolderHierarchy, nil, nil
+		return
+	}
+	sum := p.hierarchySum(folders)
+	for _, w := range ws {
+		if w.hierSum != sum {
+			stale, err := p.hierarchyStale(ctx, w.key, w.quirks, folders, w.ids)
+			switch {
+			case err != nil:
+				w.finish(0, nil, err)
+				continue
+			case stale:
+				w.finish(StatusPingFolderHierarchy, nil, nil)
+				continue
+			}
+			w.hierSum = sum // a change the device does not see (a hidden folder)
 		}
-		if ch := changedFolders(folders, ids, base); len(ch) > 0 {
-			return StatusPingChanges, ch, nil
+		if ch := changedFolders(folders, w.ids, w.base); len(ch) > 0 {
+			w.finish(StatusPingChanges, ch, nil)
 		}
 	}
 }
 
-// changedFolders returns the watched folders whose modseq passed their baseline, in the
-// order the device listed them.
-func changedFolders(folders []store.Folder, ids []store.FolderID, base map[store.FolderID]int64) []store.FolderID {
+// hierarchySum is a hash of the folder hierarchy (ids, parents, names, types): equal sums
+// mean the hierarchy a device was found up to date with has not changed.
+func (p *Ping) hierarchySum(folders []store.Folder) uint64 {
+	var h maphash.Hash
+	h.SetSeed(p.seed)
+	var buf [8]byte
+	num := func(v int64) {
+		binary.LittleEndian.PutUint64(buf[:], uint64(v))
+		_, _ = h.Write(buf[:])
+	}
+	for _, f := range folders {
+		num(int64(f.ID))
+		num(int64(f.Parent))
+		num(int64(f.Type))
+		num(int64(len(f.Name)))
+		_, _ = h.WriteString(f.Name)
+	}
+	return h.Sum64()
+}
+
+// folderModSeq returns the modseq of folder id in folders, 0 if it is not there.
+func folderModSeq(folders []store.Folder, id store.FolderID) int64 {
+	for _, f := range folders {
+		if f.ID == id {
+			return f.ModSeq
+		}
+	}
+	return 0
+}
+
+// changedFolders returns the watched folders whose modseq passed their baseline (base[i] for
+// ids[i]), in the order the device listed them.
+func changedFolders(folders []store.Folder, ids []store.FolderID, base []int64) []store.FolderID {
 	var out []store.FolderID
-	for _, id := range ids {
-		for _, f := range folders {
-			if f.ID == id && f.ModSeq > base[id] && !slices.Contains(out, id) {
-				out = append(out, id)
-			}
+	for i, id := range ids {
+		if folderModSeq(folders, id) > base[i] && !slices.Contains(out, id) {
+			out = append(out, id)
 		}
 	}
 	return out
@@ -545,21 +744,21 @@ func changedFolders(folders []store.Folder, ids []store.FolderID, base map[store
 // hierarchyStale reports whether the device must run FolderSync before pinging: a watched
 // folder is gone, the device never synchronised its hierarchy, or its last snapshot differs
 // from the folders it would be shown now (MS-ASCMD 2.2.3.177.11 status 7).
-func (p *Ping) hierarchyStale(ctx context.Context, r *Request, folders []store.Folder, ids []store.FolderID) (bool, error) {
+func (p *Ping) hierarchyStale(ctx context.Context, k pingDevice, quirks *ClientQuirks, folders []store.Folder, ids []store.FolderID) (bool, error) {
 	for _, id := range ids {
 		if !slices.ContainsFunc(folders, func(f store.Folder) bool { return f.ID == id }) {
 			return true, nil
 		}
 	}
-	st, err := p.st.FolderSyncState(ctx, r.Account.ID, r.DeviceID)
+	st, err := p.st.FolderSyncState(ctx, k.user, k.device)
 	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrCorruptState) {
 		return true, nil
 	} else if err != nil {
 		return false, err
 	}
 	cur := store.HierarchyOf(folders)
-	if p.hierarchy != nil {
-		cur = p.hierarchy.clientQuirks(r).Visible(cur)
+	if quirks != nil {
+		cur = quirks.Visible(cur)
 	}
 	return !slices.Equal(cur, st.Folders), nil
 }
