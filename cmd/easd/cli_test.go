@@ -373,6 +373,7 @@ func testServe(t *testing.T, in *instance) {
 	body, _ = io.ReadAll(resp.Body)
 	resp.Body.Close()
 	assert.Contains(t, string(body), `easd_http_requests_total{code="200",route="/healthz"} 1`)
+	assert.Contains(t, string(body), "\neasd_ping_waiting 0\n", "the load tool tells parked Pings from lost ones by it")
 
 	// The front-ends are mounted: ActiveSync answers OPTIONS for a real user, and
 	// Autodiscover names the public URL.

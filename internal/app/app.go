@@ -12,6 +12,8 @@ import (
 	"net"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/easd/easd/admin"
 	"github.com/easd/easd/autodiscover"
 	"github.com/easd/easd/dashboard"
@@ -113,6 +115,10 @@ func New(cfg Config) (*App, error) {
 	}
 	ping := eas.NewPing(eas.PingOptions{Store: st, Hierarchy: hier})
 	easSrv.Handle(ping.Command())
+	srv.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "easd_ping_waiting",
+		Help: "Ping requests held open now, waiting for a change or their heartbeat.",
+	}, func() float64 { return float64(ping.Waiting()) }))
 	sub := submission.New(submission.Options{Store: st, Logger: log})
 	for _, c := range eas.NewMail(eas.MailOptions{Store: st, Submitter: sub, Limits: eas.PolicyLimits(st)}).Commands() {
 		easSrv.Handle(c)
