@@ -20,8 +20,8 @@ import (
 type phone struct {
 	t *testing.T
 	c *easclient.Client
-	// model, os and name are what it reports in DeviceInformation.
-	model, os, name string
+	// model, os, name and imei are what it reports in DeviceInformation.
+	model, os, name, imei string
 	// folderKey is the FolderSync key; folders maps a folder's display
 	// name to its ServerId.
 	folderKey string
@@ -137,6 +137,9 @@ func (p *phone) provisionRequest(key string) *wbxml.Encoder {
 		enc.Start(wbxml.SettingsDeviceInformation)
 		enc.Start(wbxml.SettingsSet)
 		enc.String(wbxml.SettingsModel, p.model)
+		if p.imei != "" {
+			enc.String(wbxml.SettingsIMEI, p.imei)
+		}
 		enc.String(wbxml.SettingsFriendlyName, p.name)
 		enc.String(wbxml.SettingsOS, p.os)
 		enc.String(wbxml.SettingsUserAgent, p.c.UserAgent)
