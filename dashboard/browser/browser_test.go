@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -232,6 +233,12 @@ func TestHelpdeskWipe(t *testing.T) {
 		assert.False(t, e.visible(fmt.Sprintf(`#nav a[href="#/%s"]`, page)), "helpdesk sees no %s link", page)
 	}
 	assert.True(t, e.visible(`#nav a[href="#/devices"]`))
+	e.nav("users")
+	assert.Equal(t, 0, e.count("#create-user"), "helpdesk cannot create users")
+	e.do(chromedp.Navigate(e.srv.URL + "/admin/#/rules"))
+	e.waitPage("rules")
+	assert.Contains(t, e.text("#main"), "for administrators", "an admin page typed in says why it is empty")
+	assert.Equal(t, 0, e.count("#main form"))
 
 	e.openDevice(d)
 	for _, action := range []string{"remove", "quarantine"} {

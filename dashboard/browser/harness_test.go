@@ -99,7 +99,6 @@ func newEnv(t *testing.T, cfg app.Config) *env {
 		cfg.AdminIdle = 10 * time.Minute
 	}
 	srv := apptest.Start(t, st, cfg)
-	wireDashboard(srv)
 	_, err := st.CreateAdmin(t.Context(), adminName, store.RoleAdmin, adminPassword)
 	require.NoError(t, err)
 	_, err = st.CreateAdmin(t.Context(), helpdeskName, store.RoleHelpdesk, helpdeskPassword)
@@ -108,18 +107,6 @@ func newEnv(t *testing.T, cfg app.Config) *env {
 	e := &env{t: t, st: st, srv: srv, clock: clk}
 	e.tab = startBrowser(t, chromium, spkiHash(t, srv), laptop)
 	return e
-}
-
-// wireDashboard registers the dashboard on the server if internal/app does
-// not yet (the lead wires dashboard.Register there); no request has reached
-// the server yet, so the router is not in use.
-func wireDashboard(srv *apptest.Server) {
-	for _, r := range srv.HTTP.Echo.Routes() {
-		if strings.HasPrefix(r.Path, dashboard.Prefix+"/") {
-			return
-		}
-	}
-	dashboard.Register(srv.HTTP.Echo)
 }
 
 // spkiHash is the base64 SHA-256 of the server certificate's public key,
