@@ -203,8 +203,12 @@ func endpointCases() []endpointCase {
 	userPath := func(suffix string) func(en *env) (string, any) {
 		return func(en *env) (string, any) { return "/users/" + en.user().Address + suffix, nil }
 	}
+	// userBody sends the address escaped, as encodeURIComponent does:
+	// the API must unescape it.
 	userBody := func(suffix string, body any) func(en *env) (string, any) {
-		return func(en *env) (string, any) { return "/users/" + en.user().Address + suffix, body }
+		return func(en *env) (string, any) {
+			return "/users/" + strings.ReplaceAll(en.user().Address, "@", "%40") + suffix, body
+		}
 	}
 	devPath := func(state string, wipe bool, suffix string) func(en *env) (string, any) {
 		return func(en *env) (string, any) {

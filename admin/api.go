@@ -9,6 +9,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -209,6 +210,17 @@ func onlyParams(c echo.Context, names ...string) error {
 	return nil
 }
 
+// pathAddress is the :address of the path, unescaped: echo routes on the
+// escaped path, so "alice%40example.com" arrives as it was sent. A bad
+// escape is left as it is and then finds no user.
+func pathAddress(c echo.Context) string {
+	a := c.Param("address")
+	if u, err := url.PathUnescape(a); err == nil {
+		return u
+	}
+	return a
+}
+
 func pathID(c echo.Context) (int64, error) {
 	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
 	if err != nil || id <= 0 {
@@ -405,7 +417,7 @@ func (s *Service) createUser(c echo.Context) error {
 }
 
 func (s *Service) getUser(c echo.Context) error {
-	u, err := s.User(c.Request().Context(), c.Param("address"))
+	u, err := s.User(c.Request().Context(), pathAddress(c))
 	if err != nil {
 		return err
 	}
@@ -413,7 +425,7 @@ func (s *Service) getUser(c echo.Context) error {
 }
 
 func (s *Service) setDisabled(c echo.Context, disabled bool) error {
-	u, err := s.SetUserDisabled(c.Request().Context(), principal(c), c.Param("address"), disabled)
+	u, err := s.SetUserDisabled(c.Request().Context(), principal(c), pathAddress(c), disabled)
 	if err != nil {
 		return err
 	}
@@ -433,7 +445,7 @@ func (s *Service) setProtocols(c echo.Context) error {
 	if err := bind(c, &req); err != nil {
 		return err
 	}
-	u, err := s.SetUserProtocols(c.Request().Context(), principal(c), c.Param("address"),
+	u, err := s.SetUserProtocols(c.Request().Context(), principal(c), pathAddress(c),
 		store.ProtocolsUpdate{EAS: req.EAS, IMAP: req.IMAP, POP3: req.POP3, SMTP: req.SMTP})
 	if err != nil {
 		return err
@@ -448,14 +460,14 @@ func (s *Service) resetPassword(c echo.Context) error {
 	if err := bind(c, &req); err != nil {
 		return err
 	}
-	if err := s.ResetUserPassword(c.Request().Context(), principal(c), c.Param("address"), req.Password); err != nil {
+	if err := s.ResetUserPassword(c.Request().Context(), principal(c), pathAddress(c), req.Password); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
 }
 
 func (s *Service) getUserPolicy(c echo.Context) error {
-	p, err := s.UserPolicy(c.Request().Context(), c.Param("address"))
+	p, err := s.UserPolicy(c.Request().Context(), pathAddress(c))
 	if err != nil {
 		return err
 	}
@@ -469,7 +481,7 @@ func (s *Service) assignPolicy(c echo.Context) error {
 	if err := bind(c, &req); err != nil {
 		return err
 	}
-	p, err := s.AssignPolicy(c.Request().Context(), principal(c), c.Param("address"), store.PolicyID(req.PolicyID))
+	p, err := s.AssignPolicy(c.Request().Context(), principal(c), pathAddress(c), store.PolicyID(req.PolicyID))
 	if err != nil {
 		return err
 	}
