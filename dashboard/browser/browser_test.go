@@ -104,6 +104,12 @@ func TestLoginAndOverview(t *testing.T) {
 		e.chartRows("Devices by operating system"))
 	assert.Equal(t, map[string]string{"iPhone 15": "2", "iPad Air": "1", "Pixel 8": "1", "Galaxy S9": "1"},
 		e.chartRows("Devices by model"))
+	// Each phone made two requests (the Provision handshake), all "other"
+	// commands; the hours' totals (last column) add up to them.
+	assert.Equal(t, 1, e.count(`section[aria-label="ActiveSync requests per hour"] svg[role="img"]`))
+	assert.Equal(t, 10, eval[int](e, `[...document.querySelectorAll('section[aria-label="ActiveSync requests per hour"] table tbody tr')]
+		.reduce((sum, tr) => sum + Number(tr.lastElementChild.textContent.replace(/[^0-9]/g, '')), 0)`))
+
 	cards := e.cards()
 	assert.Equal(t, "5", cards["#/devices"], "cards %v", cards)
 	assert.Equal(t, "1", cards["#/quarantine"], "cards %v", cards)
