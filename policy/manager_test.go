@@ -70,3 +70,32 @@ func TestManager(t *testing.T) {
 		assert.Equal(t, policy.DefaultName, got.Name)
 	})
 }
+
+// Update and Assign tell every process (store.PublishAdminChange); a refused change tells no
+// one.
+func TestManagerSignalsChanges(t *testing.T) {
+	t.Parallel()
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		ctx := t.Context()
+		var got []store.AdminChange
+		defer s.SubscribeAdminChanges(func(ch store.AdminChange) { got = append(got, ch) })()
+		m := policy.NewManager(s)
+		u, err := s.CreateUser(ctx, store.NewUser{Address: "alice@example.com", Password: "secret"})
+		require.NoError(t, err)
+
+		def, err := m.Default(ctx)
+		require.NoError(t, err)
+		bad := def
+		bad.MaxDevicePasswordFailedAttempts = ptr[uint8](2)
+		_, err = m.Update(ctx, bad)
+		require.ErrorIs(t, err, policy.ErrInvalid)
+		require.Error(t, m.Assign(ctx, u.ID, 424242))
+		assert.Empty(t, got, "nothing changed, nothing signalled")
+
+		def.AllowCamera = false
+		_, err = m.Update(ctx, def)
+		require.NoError(t, err)
+		require.NoError(t, m.Assign(ctx, u.ID, def.ID))
+		assert.Equal(t, []store.AdminChange{{Kind: store.AdminChangePolicy}, {Kind: store.AdminChangePolicy, User: u.ID}}, got)
+	})
+}
