@@ -23,6 +23,8 @@
 //	oof_settings, device_passwords  Settings: out-of-office, sealed recovery passwords
 //	outbound_messages, outbound_recipients, sent_client_ids
 //	                                mail waiting for the SMTP relay; ClientIds already sent
+//	admin_changes                   admin change signals for other processes on SQLite
+//	                                (adminchange.go: PublishAdminChange; pruned after an hour)
 //
 // A user has exactly one mailbox, created with the user together with the
 // default folders (Inbox, Drafts, Deleted Items, Sent Items, Outbox, Tasks,
