@@ -247,7 +247,8 @@ func TestHelpdeskWipe(t *testing.T) {
 	assert.Equal(t, 0, e.count("#main form"))
 
 	e.openDevice(d)
-	for _, action := range []string{"remove", "quarantine"} {
+	e.screenshot("device-helpdesk")
+	for _, action := range []string{"remove", "quarantine", "reset", "trace"} {
 		assert.Equal(t, 0, e.count(fmt.Sprintf(`button[data-action=%q]`, action)), "helpdesk has no %s button", action)
 	}
 	e.click(`button[data-action="wipe"]`)

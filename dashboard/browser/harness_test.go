@@ -249,7 +249,7 @@ func (e *env) count(sel string) int {
 	return eval[int](e, fmt.Sprintf(`document.querySelectorAll(%q).length`, sel))
 }
 
-// has says whether an element matches sel and is rendered (not hidden).
+// visible says whether an element matches sel and is rendered (not hidden).
 func (e *env) visible(sel string) bool {
 	e.t.Helper()
 	return eval[bool](e, fmt.Sprintf(`(() => { const el = document.querySelector(%q); return !!el && el.getClientRects().length > 0; })()`, sel))
