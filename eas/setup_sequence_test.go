@@ -770,10 +770,41 @@ type corpusReplay struct {
 	inbox    string // the Inbox's ServerId from the replayed FolderSync
 	folder   string // the FolderSync key
 	syncKey  string // the Inbox's latest Sync key
+	// folders are the default folders' ServerIds by name (Inbox, Sent, ...) from the
+	// replayed FolderSync.
+	folders map[string]string
+	// ids rewrites the capture's CollectionIds, ServerIds, Ping folder Ids and
+	// FileReferences: old value to ours. A CollectionId not in it becomes the Inbox.
+	ids map[string]string
+	// deviceID, if set, replaces the capture's DeviceId (requests of one client recorded
+	// from two of its installations, replayed as one device).
+	deviceID string
 }
 
 // send replays the capture name (without extension) and returns the answer.
 func (r *corpusReplay) send(t *testing.T, name string, auth bool) *easclient.Response {
+	t.Helper()
+	resp, err := r.do(r.request(t, name, auth))
+	require.NoError(t, err)
+	return resp
+}
+
+// do sends a request of request; it may run on another goroutine.
+func (r *corpusReplay) do(req *http.Request) (*easclient.Response, error) {
+	resp, err := r.env.https.Client().Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	return &easclient.Response{StatusCode: resp.StatusCode, Header: resp.Header, Body: b}, nil
+}
+
+// request builds the replay of the capture name.
+func (r *corpusReplay) request(t *testing.T, name string, auth bool) *http.Request {
 	t.Helper()
 	line, hdr := readCapture(t, filepath.Join(r.dir, name+".http.txt"))
 	method, target, _ := strings.Cut(line, " ")
@@ -786,6 +817,9 @@ func (r *corpusReplay) send(t *testing.T, name string, auth bool) *easclient.Res
 	}
 	if vals.Has("PolicyKey") {
 		vals.Set("PolicyKey", strconv.FormatUint(uint64(r.key), 10))
+	}
+	if r.deviceID != "" && vals.Has("DeviceId") {
+		vals.Set("DeviceId", r.deviceID)
 	}
 	var body []byte
 	if method == http.MethodPost {
@@ -819,12 +853,7 @@ func (r *corpusReplay) send(t *testing.T, name string, auth bool) *easclient.Res
 	if auth {
 		req.SetBasicAuth(r.username, "secret")
 	}
-	resp, err := r.env.https.Client().Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	return &easclient.Response{StatusCode: resp.StatusCode, Header: resp.Header, Body: b}
+	return req
 }
 
 // rewrite returns the WBXML document doc with the state of this server: policy keys, the
@@ -846,7 +875,19 @@ func (r *corpusReplay) rewrite(t *testing.T, doc []byte) []byte {
 			case wbxml.ProvisionPolicyKey:
 				with = func(string) string { return strconv.FormatUint(uint64(r.key), 10) }
 			case wbxml.AirSyncCollectionId, wbxml.GetItemEstimateCollectionId:
-				with = func(string) string { return r.inbox }
+				with = func(old string) string {
+					if v, ok := r.ids[old]; ok {
+						return v
+					}
+					return r.inbox
+				}
+			case wbxml.AirSyncServerId, wbxml.PingId, wbxml.AirSyncBaseFileReference:
+				with = func(old string) string {
+					if v, ok := r.ids[old]; ok {
+						return v
+					}
+					return old
+				}
 			case wbxml.AirSyncSyncKey:
 				with = func(old string) string { return seqInitialOr(old, r.syncKey) }
 			case wbxml.FolderHierarchySyncKey:
@@ -920,6 +961,7 @@ func (r *corpusReplay) clean(t *testing.T, resp *easclient.Response) *wnode {
 		if root.has(wbxml.FolderHierarchyChanges) {
 			seqCheckDefaultFolders(t, root, vars)
 			r.inbox = vars["Inbox"]
+			r.folders = vars
 		}
 	case wbxml.AirSyncSync:
 		if k := seqLookup(root, "Sync/Collections/Collection/SyncKey"); k != nil {
