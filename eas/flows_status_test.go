@@ -15,6 +15,7 @@ import (
 	"github.com/easd/easd/eas/easclient"
 	"github.com/easd/easd/store"
 	"github.com/easd/easd/store/storetest"
+	"github.com/easd/easd/wbxml"
 )
 
 // flowDevice is a provisioned device of alice on a setupEnv whose FolderSync is done.
@@ -218,6 +219,36 @@ func TestFlowServerErrorStatuses(t *testing.T) {
 		require.NoError(t, env.st.DB().Exec(`ALTER TABLE items_away RENAME TO items`).Error)
 		assert.Equal(t, 1, countSubject(t, env.st, env.alice, store.FolderInbox, "Welcome to easd"), "nothing moved")
 	})
+	t.Run("settings 4", func(t *testing.T) {
+		env := sqliteFlowEnv(t)
+		d := newFlowDevice(t, env, "FLOWERR5", eas.Version161)
+		require.NoError(t, env.st.DB().Exec(`DROP TABLE oof_settings`).Error)
+		require.NoError(t, env.st.DB().Exec(`DROP TABLE device_passwords`).Error)
+		_, root := d.do(t, eas.CmdSettings, `<Settings xmlns="Settings"><Oof><Get><BodyType>Text</BodyType></Get></Oof>`+
+			`<DevicePassword><Set><Password>1234</Password></Set></DevicePassword></Settings>`)
+		require.NotNil(t, root)
+		assert.Equal(t, "1", seqTextAt(t, root, "Settings/Status"))
+		assert.Equal(t, "4", seqTextAt(t, root, "Settings/Oof/Status"), "MS-ASCMD 2.2.3.177.15: server unavailable")
+		assert.Equal(t, "4", seqTextAt(t, root, "Settings/DevicePassword/Status"))
+	})
+	t.Run("sendmail 110 and 500", func(t *testing.T) {
+		env := sqliteFlowEnv(t)
+		d := newFlowDevice(t, env, "FLOWERR6", eas.Version161)
+		require.NoError(t, env.st.DB().Exec(`DROP TABLE outbound_recipients`).Error)
+		mime := "From: alice@example.com\r\nTo: bob@example.com\r\nSubject: lost?\r\n\r\nx\r\n"
+		resp, err := d.c.Do(ctx, &easclient.Request{Cmd: eas.CmdSendMail, Body: composeBody(t, wbxml.ComposeMailSendMail,
+			"c-fail", true, false, "", "", mime)})
+		require.NoError(t, err)
+		n, err := resp.Status(wbxml.ComposeMailStatus)
+		require.NoError(t, err)
+		assert.Equal(t, int(eas.StatusServerError), n, "MS-ASCMD 2.2.2: 110 ServerError, the client retries")
+		d.c.Version = eas.Version121
+		resp, err = d.c.Do(ctx, &easclient.Request{Cmd: eas.CmdSendMail, ContentType: "message/rfc822", SaveInSent: true, Body: []byte(mime)})
+		require.NoError(t, err)
+		assert.Equal(t, http.StatusInternalServerError, resp.StatusCode, "before 14.0 the HTTP status stands for 110")
+		assert.Equal(t, 0, countSubject(t, env.st, env.bob, store.FolderInbox, "lost?"))
+		assert.Equal(t, 0, countSubject(t, env.st, env.alice, store.FolderSent, "lost?"))
+	})
 	t.Run("itemoperations 3 and 17", func(t *testing.T) {
 		env := sqliteFlowEnv(t)
 		d := newFlowDevice(t, env, "FLOWERR4", eas.Version161)
@@ -242,6 +273,32 @@ func TestFlowServerErrorStatuses(t *testing.T) {
 		require.NotNil(t, root)
 		assert.Equal(t, "17", seqTextAt(t, root, "ItemOperations/Response/EmptyFolderContents/Status"))
 		assert.Equal(t, 0, countSubject(t, env.st, env.alice, store.FolderDeleted, "old"), "the items went")
+	})
+}
+
+// TestFlowComposeRefusals121: before 14.0 a SendMail, SmartReply or SmartForward has no
+// Status element, so its refusals are HTTP statuses (MS-ASCMD 2.2.2): 119 MessageHasNoRecipient
+// and 107 InvalidMIME are 400, and nothing is sent or saved.
+func TestFlowComposeRefusals121(t *testing.T) {
+	t.Parallel()
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		env := newSetupEnv(t, st)
+		d := newFlowDevice(t, env, "FLOWCOMPOSE", eas.Version121)
+		for name, mime := range map[string]string{
+			"no recipient": "From: alice@example.com\r\nSubject: nobody\r\n\r\nx\r\n",
+			"invalid mime": "To: <<<\r\nSubject: broken\r\n\r\nx",
+		} {
+			resp, err := d.c.Do(t.Context(), &easclient.Request{Cmd: eas.CmdSendMail, ContentType: "message/rfc822",
+				SaveInSent: true, Body: []byte(mime)})
+			require.NoError(t, err)
+			assert.Equal(t, http.StatusBadRequest, resp.StatusCode, name)
+		}
+		items, err := st.Items(t.Context(), mustFolderID(t, d.folders[store.FolderSent]))
+		require.NoError(t, err)
+		assert.Empty(t, items, "nothing saved in Sent Items")
+		q, err := st.OutboundQueue(t.Context(), 0)
+		require.NoError(t, err)
+		assert.Empty(t, q, "nothing queued")
 	})
 }
 
