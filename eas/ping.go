@@ -122,15 +122,20 @@ func snapshotModSeq(b []byte) (int64, bool) {
 
 // Ping serves the Ping command (MS-ASCMD 2.2.1.13): the long poll that pushes mail.
 //
-// A Ping holds one goroutine (the request's), one store.Watcher (a channel of one and a
-// subscription in the notifier), one timer and one entry in the table of waiting Pings; it
-// never rescans folders on a timer. It reads the folders once when it starts (their
-// modseqs are the baseline, unless Baseline knows the device's Sync position, and the
-// hierarchy is compared with the device's last FolderSync), then sleeps until the store
-// signals a change in the mailbox, the heartbeat expires, a newer Ping of the same device
-// supersedes it, Close is called or the request's context ends. On a signal it reads the
-// mailbox modseq (one primary-key read); only if that moved does it read the folders again
-// and compare modseqs: integers, no item is read.
+// A Ping reads the folders once when it starts (their modseqs are the baseline, unless
+// Baseline knows the device's Sync position, and the hierarchy is compared with the device's
+// last FolderSync), then sleeps until a change in the mailbox decides it, the heartbeat
+// expires, a newer Ping of the same device supersedes it, Close is called or the request's
+// context ends; it never rescans folders on a timer.
+//
+// While it waits a Ping holds the request's goroutine, parked in a shallow frame, and a
+// pingWaiter: its folder ids and baselines, a timer and a done channel, nothing of the
+// request's parsing or store reads. The waiting Pings of one mailbox form a pingBox with one
+// subscription to the store's change events. On an event one goroutine reads the mailbox's
+// folders once and compares their modseqs with every waiting Ping's baselines (integers; no
+// item is read), so a delivery to a user with many devices costs one read, not one per
+// device. A device's FolderSync state is read again only when the mailbox's hierarchy
+// changed (its hash differs from the one the device was checked against).
 //
 // The parameters (HeartbeatInterval, Folders) of the last Ping of each device are stored
 // (store.PingState), not kept in memory, so an empty Ping works after a restart and on
@@ -331,10 +336,28 @@ func readPingFolders(dec *wbxml.Decoder, pr *pingRequest, maxFolders int) error 
 	}
 }
 
+// ping is the handler. The request's goroutine waits in this small frame: everything with
+// a big frame (parsing, store reads) runs in start and has returned by then, so the parked
+// goroutine's stack is shallow enough for the runtime to shrink it.
 func (p *Ping) ping(ctx context.Context, r *Request, dec *wbxml.Decoder, enc *wbxml.Encoder) error {
+	w, err := p.start(ctx, r, dec, enc)
+	if w == nil || err != nil {
+		return err
+	}
+	select {
+	case <-w.done:
+	case <-ctx.Done():
+		w.finish(0, nil, ctx.Err())
+	}
+	p.end(ctx, r, w, enc)
+	return nil
+}
+
+// start reads the request and answers it at once (with w nil) or returns the armed waiter.
+func (p *Ping) start(ctx context.Context, r *Request, dec *wbxml.Decoder, enc *wbxml.Encoder) (*pingWaiter, error) {
 	pr, err := readPing(dec, r.Body, p.maxFolders)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if len(pr.folders) > p.maxFolders {
 		// MS-ASCMD 2.2.3.102: MaxFolders comes with status 6.
@@ -342,7 +365,7 @@ func (p *Ping) ping(ctx context.Context, r *Request, dec *wbxml.Decoder, enc *wb
 		enc.Int(wbxml.PingStatus, int64(StatusPingTooManyFolders))
 		enc.Int(wbxml.PingMaxFolders, int64(p.maxFolders))
 		enc.End()
-		return nil
+		return nil, nil
 	}
 	if pr.hasHeartbeat {
 		hb := time.Duration(pr.heartbeat) * time.Second
@@ -360,28 +383,53 @@ func (p *Ping) ping(ctx context.Context, r *Request, dec *wbxml.Decoder, enc *wb
 			enc.Int(wbxml.PingStatus, int64(StatusPingHeartbeatRange))
 			enc.Int(wbxml.PingHeartbeatInterval, int64(limit/time.Second))
 			enc.End()
-			return nil
+			return nil, nil
 		}
 	}
 	if pr.hasFolders && len(pr.folders) == 0 {
-		return pingSyntax(errors.New("empty Folders"))
+		return nil, pingSyntax(errors.New("empty Folders"))
 	}
 	params, err := p.params(ctx, r, pr)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	st, changed, err := p.wait(ctx, r, params)
-	if err != nil {
-		if ctx.Err() != nil {
-			writePingStatus(enc, StatusPingExpired, nil)
-			return nil
-		}
-		r.Log.Error("ping", "err", err)
+	w := &pingWaiter{key: pingDevice{r.Account.ID, r.DeviceID}, done: make(chan struct{})}
+	if !p.register(w.key, w) {
+		writePingStatus(enc, StatusPingExpired, nil)
+		return nil, nil
+	}
+	// Join the mailbox before reading, so that a change committed after the read signals.
+	w.box = p.join(r.Account.Mailbox, w)
+	if st, changed, err := p.prepare(ctx, r, params, w); st != 0 || err != nil {
+		w.finish(st, changed, err)
+		p.end(ctx, r, w, enc)
+		return nil, nil
+	}
+	w.timer = time.AfterFunc(time.Duration(params.Heartbeat)*time.Second, func() { w.finish(StatusPingExpired, nil, nil) })
+	// Nothing is written yet, and the answer is a few bytes: let go of the server's pooled
+	// buffer (4 kB) instead of pinning it for the whole wait.
+	enc.Reset(nil)
+	return w, nil
+}
+
+// end releases w and writes how the Ping ended. The first decision wins: a superseded Ping
+// answers 1 even if it found changes on its way.
+func (p *Ping) end(ctx context.Context, r *Request, w *pingWaiter, enc *wbxml.Encoder) {
+	if w.timer != nil {
+		w.timer.Stop()
+	}
+	p.leave(w.box, w)
+	p.unregister(w.key, w)
+	<-w.done
+	switch res := w.res; {
+	case res.err != nil && ctx.Err() != nil:
+		writePingStatus(enc, StatusPingExpired, nil)
+	case res.err != nil:
+		r.Log.Error("ping", "err", res.err)
 		writePingStatus(enc, StatusPingServerError, nil)
-		return nil
+	default:
+		writePingStatus(enc, res.status, res.changed)
 	}
-	writePingStatus(enc, st, changed)
-	return nil
 }
 
 // params merges the request with the cached parameters (MS-ASCMD 3.1.5.8) and stores them
@@ -445,41 +493,13 @@ func (p *Ping) unregister(k pingDevice, w *pingWaiter) {
 	}
 }
 
-// wait runs the long poll and returns the status and, for 2, the changed folders.
-//
-// The store work (the folders, the device's hierarchy and Sync positions) runs on a goroutine
-// of its own: the database driver's deep calls grow that goroutine's stack, which is freed
-// when it ends, while the request's goroutine, which waits, keeps the small stack it had.
-// What stays behind while the Ping waits is the pingWaiter: the watched folders with their
-// baselines, a timer, and a place in its mailbox's pingBox.
-func (p *Ping) wait(ctx context.Context, r *Request, params store.PingState) (Status, []store.FolderID, error) {
-	w := &pingWaiter{key: pingDevice{r.Account.ID, r.DeviceID}, done: make(chan struct{})}
-	if !p.register(w.key, w) {
-		return StatusPingExpired, nil, nil
-	}
-	defer p.unregister(w.key, w)
-	// Join the mailbox before reading, so that a change committed after the read signals.
-	b := p.join(r.Account.Mailbox, w)
-	defer p.leave(b, w)
-
-	if st, changed, err := p.prepare(ctx, r, params, b, w); st != 0 || err != nil {
-		w.finish(st, changed, err)
-	} else {
-		t := time.AfterFunc(time.Duration(params.Heartbeat)*time.Second, func() { w.finish(StatusPingExpired, nil, nil) })
-		defer t.Stop()
-		select {
-		case <-w.done:
-		case <-ctx.Done():
-			w.finish(0, nil, ctx.Err())
-		}
-	}
-	<-w.done // the first decision wins: a superseded Ping answers 1 even if it found changes
-	return w.res.status, w.res.changed, w.res.err
-}
-
 // prepare reads what the Ping compares against and arms w in b; a non-zero status (or an
 // error) answers the Ping at once.
-func (p *Ping) prepare(ctx context.Context, r *Request, params store.PingState, b *pingBox, w *pingWaiter) (Status, []store.FolderID, error) {
+//
+// The store work (the folders, the device's hierarchy and Sync positions) is done here and
+// not while waiting: what stays behind while the Ping waits is the pingWaiter, its folders
+// with their baselines, a timer, and a place in its mailbox's pingBox.
+func (p *Ping) prepare(ctx context.Context, r *Request, params store.PingState, w *pingWaiter) (Status, []store.FolderID, error) {
 	ids := make([]store.FolderID, len(params.Folders))
 	for i, f := range params.Folders {
 		ids[i] = f.ID
@@ -517,7 +537,7 @@ func (p *Ping) prepare(ctx context.Context, r *Request, params store.PingState, 
 		return StatusPingChanges, ch, nil
 	}
 	w.ids, w.base, w.quirks, w.hierSum = ids, base, quirks, p.hierarchySum(folders)
-	p.arm(b, w)
+	p.arm(w.box, w)
 	return 0, nil, nil
 }
 
@@ -531,10 +551,12 @@ type pingResult struct {
 // pingWaiter is one waiting Ping. Until it is armed only key and done are set; the fields
 // after them are written once, before arming, and then read by its box's check.
 type pingWaiter struct {
-	key  pingDevice
-	done chan struct{} // closed by finish
-	fin  atomic.Bool
-	res  pingResult // set by the finish that closed done
+	key   pingDevice
+	box   *pingBox
+	timer *time.Timer   // the heartbeat, once armed
+	done  chan struct{} // closed by finish
+	fin   atomic.Bool
+	res   pingResult // set by the finish that closed done
 
 	ids     []store.FolderID // watched folders, in the device's order
 	base    []int64          // per id: the modseq up to which the device has it

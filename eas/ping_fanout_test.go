@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -67,6 +68,9 @@ func TestPingFanOut(t *testing.T) {
 			doFolderSync(t, c, "0")
 			chs[i] = asyncPing(t, env, c, pingBody(t, 90, inbox))
 		}
+		// Every Ping has compared its device's hierarchy (it counts as waiting from the moment
+		// it arrives, before its reads).
+		require.Eventually(t, func() bool { return spy.hierarchy.Load() == n+1 }, wakeWait, time.Millisecond)
 		spy.folders.Store(0)
 		spy.hierarchy.Store(0)
 		_, err = st.Deliver(t.Context(), env.user.Address, testMessage)
