@@ -190,15 +190,13 @@ func (s *Store) AssignPolicy(ctx context.Context, user UserID, id PolicyID) erro
 // UserPolicy returns the policy in force for the user: the assigned one, or
 // the default. One indexed read; the policy-key gate runs it per request.
 func (s *Store) UserPolicy(ctx context.Context, user UserID) (PolicyRecord, error) {
-	var rows []policyRow
-	err := s.db.WithContext(ctx).Raw(`SELECT `+policyCols+` FROM users u
+	// A prepared statement (prepared.go): the gate reads it on every request.
+	var r policyRow
+	err := s.queryRow(ctx, `SELECT `+policyCols+` FROM users u
 		JOIN policies p ON p.id = COALESCE(u.policy_id, (SELECT id FROM policies WHERE is_default))
-		WHERE u.id = ?`, int64(user)).Scan(&rows).Error
+		WHERE u.id = ?`, []any{int64(user)}, &r.ID, &r.Name, &r.Version, &r.Settings, &r.IsDefault, &r.CreatedAt, &r.UpdatedAt)
 	if err != nil {
 		return PolicyRecord{}, fmt.Errorf("policy of user %d: %w", user, err)
 	}
-	if len(rows) == 0 {
-		return PolicyRecord{}, fmt.Errorf("policy of user %d: %w", user, ErrNotFound)
-	}
-	return rows[0].record(), nil
+	return r.record(), nil
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/glebarez/sqlite"
@@ -104,6 +105,12 @@ type Store struct {
 	// dummyHash is compared against for unknown accounts so that
 	// Authenticate costs about the same whether or not the account exists.
 	dummyHash string
+	// localNotifier: the notifier is the Hub Open made for SQLite, which sees
+	// only this process's writes (until PollOtherWriters).
+	localNotifier bool
+	fcOnce        sync.Once
+	fc            *folderCache // MailboxFolder (foldercache.go)
+	stmts         sync.Map     // query → *sql.Stmt (prepared.go)
 }
 
 // Open connects to the database named by dsn and returns a Store. It does
@@ -216,10 +223,13 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 			return nil, err
 		}
 		n, closeNotifier = pn, pn.Close
-	} else if n == nil {
+	}
+	local := n == nil
+	if local {
 		n = NewHub()
 	}
-	s := &Store{db: db, dialect: d, log: log, kdf: kdf, notifier: n, closeNotifier: closeNotifier, admin: newAdminBus()}
+	s := &Store{db: db, dialect: d, log: log, kdf: kdf, notifier: n, closeNotifier: closeNotifier, admin: newAdminBus(),
+		localNotifier: local}
 	if pn, ok := n.(*PGNotifier); ok {
 		s.listenAdmin(pn)
 	}
@@ -247,6 +257,10 @@ func (s *Store) Ping(ctx context.Context) error {
 // connections. Watchers stay open until their own Close; they simply
 // receive no more signals.
 func (s *Store) Close() error {
+	s.closeFolderCache()
+	if err := s.closePrepared(); err != nil {
+		s.log.Warn("close prepared statements", "err", err)
+	}
 	if s.closeNotifier != nil {
 		if err := s.closeNotifier(); err != nil {
 			s.log.Warn("close change notifier", "err", err)

@@ -152,14 +152,11 @@ func (s *Store) userRow(ctx context.Context, addr string) (userRow, error) {
 		// No such account can exist.
 		return userRow{}, ErrNotFound
 	}
-	var rows []userRow
-	if err := s.db.WithContext(ctx).Raw(userSelect+` WHERE u.address = ?`, a).Scan(&rows).Error; err != nil {
-		return userRow{}, err
-	}
-	if len(rows) == 0 {
-		return userRow{}, ErrNotFound
-	}
-	return rows[0], nil
+	// Every EAS request reads its account here: a prepared statement (prepared.go).
+	var r userRow
+	err = s.queryRow(ctx, userSelect+` WHERE u.address = ?`, []any{a}, &r.ID, &r.Address, &r.DisplayName,
+		&r.PasswordHash, &r.Disabled, &r.ProtoEAS, &r.ProtoIMAP, &r.ProtoPOP3, &r.ProtoSMTP, &r.CreatedAt, &r.MailboxID)
+	return r, err
 }
 
 // UserByAddress returns the user with this address (compared
