@@ -295,6 +295,7 @@ func rssKB(pid int) (int64, error) {
 // runtime has freed but not yet returned to the OS.
 type goMem struct {
 	HeapInuse, StackInuse, Goroutines float64
+	PingWaiting                       float64 // easd_ping_waiting; -1 when the server has no such gauge
 }
 
 // scrapeGoMem reads goMem from url's /metrics.
@@ -308,11 +309,12 @@ func scrapeGoMem(ctx context.Context, hc *http.Client, url string) (goMem, error
 		return goMem{}, err
 	}
 	defer resp.Body.Close()
-	var m goMem
+	m := goMem{PingWaiting: -1}
 	want := map[string]*float64{
 		"go_memstats_heap_inuse_bytes":  &m.HeapInuse,
 		"go_memstats_stack_inuse_bytes": &m.StackInuse,
 		"go_goroutines":                 &m.Goroutines,
+		"easd_ping_waiting":             &m.PingWaiting,
 	}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(nil, 1<<20)

@@ -36,6 +36,7 @@ type PingReport struct {
 	Early                      int           // answered before their user's delivery
 	Answered, Lost, Duplicated int           // after delivery: answered with status 2 for the Inbox, never answered, second Ping answered
 	Wrong                      int           // answered with another status or folder list
+	StillWaiting               int           // of the lost: Pings easd still held (easd_ping_waiting) at the wake timeout
 	WakeP50, WakeP99, WakeMax  time.Duration // delivery commit to Ping answer
 	Easd, BareTLS, BarePlain   parkedCost    // memory growth per parked request
 }
@@ -97,28 +98,40 @@ func (p *pinger) waitWritten(ctx context.Context, n int64, timeout time.Duration
 	return nil
 }
 
-// waitParked waits until the server at url has taken up n more requests than at before:
-// until its goroutine count reaches before+2n (an HTTP/1.1 connection with a running handler
-// holds two) or stops growing between two readings 2 s apart, at most 3 minutes. Requests the
-// client has written may still sit in the server's socket buffers.
+// waitParked waits until the server at url has taken up n more requests than at before, at
+// most 3 minutes. easd says so itself: its easd_ping_waiting gauge counts the Pings it holds.
+// A server without that gauge (the bare handler) is judged by its goroutine count: until it
+// reaches before+2n (an HTTP/1.1 connection with a running handler holds two) or stops growing
+// between two readings 2 s apart; requests the client has written may then still sit in the
+// server's socket buffers.
 func waitParked(ctx context.Context, url string, before memSample, n int) error {
 	hc := newHTTPClient(30 * time.Second)
 	defer hc.CloseIdleConnections()
 	last := -1.0
-	for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); {
+	deadline := time.Now().Add(3 * time.Minute)
+	for time.Now().Before(deadline) {
 		gm, err := scrapeGoMem(ctx, hc, url)
 		if err != nil {
 			return err
 		}
-		if gm.Goroutines >= before.Goroutines+2*float64(n) || gm.Goroutines-last < 0.005*float64(n) {
+		pause := 2 * time.Second
+		if gm.PingWaiting >= 0 {
+			if gm.PingWaiting >= before.PingWaiting+float64(n) {
+				return nil
+			}
+			pause = 100 * time.Millisecond
+		} else if gm.Goroutines >= before.Goroutines+2*float64(n) || gm.Goroutines-last < 0.005*float64(n) {
 			return nil
 		}
 		last = gm.Goroutines
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(2 * time.Second):
+		case <-time.After(pause):
 		}
+	}
+	if before.PingWaiting >= 0 {
+		return fmt.Errorf("easd holds fewer than %d Pings after 3 minutes", n)
 	}
 	return nil
 }
@@ -351,6 +364,15 @@ func runPing(ctx context.Context, c common, cfg PingConfig) (*PingReport, error)
 			case <-wctx.Done():
 				rep.Lost++
 			}
+		}
+		if rep.Lost > 0 {
+			// Lost: still waiting in easd (a missed wake-up) or gone (a failed request)?
+			hc := newHTTPClient(30 * time.Second)
+			if gm, err := scrapeGoMem(ctx, hc, s.URL); err == nil && gm.PingWaiting >= 0 {
+				rep.StillWaiting = int(gm.PingWaiting - before.PingWaiting)
+				fmt.Fprintf(c.Out, "%d Pings not answered in time; easd still holds %d\n", rep.Lost, rep.StillWaiting)
+			}
+			hc.CloseIdleConnections()
 		}
 		close(again)
 		if err := p.waitWritten(ctx, int64(len(devs)+resent), 5*time.Minute); err != nil {
