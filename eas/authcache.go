@@ -20,6 +20,16 @@ type UserLookup interface {
 
 var _ UserLookup = (*store.Store)(nil)
 
+// AccountLookup is an optional capability of a UserLookup (*store.Store has it): the account
+// and the policy in force for it in one read. With it a request whose credentials are cached
+// reads the database once before its handler, and a Gate over the same store takes the policy
+// from that read (Request.policyRec).
+type AccountLookup interface {
+	UserAndPolicy(ctx context.Context, addr string) (store.User, store.PolicyRecord, bool, error)
+}
+
+var _ AccountLookup = (*store.Store)(nil)
+
 // DefaultCredentialTTL is how long a verified password is remembered when
 // Options.CredentialTTL is 0.
 const DefaultCredentialTTL = 5 * time.Minute

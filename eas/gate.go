@@ -152,12 +152,31 @@ func (g *Gate) Admit(ctx context.Context, r *Request) (Decision, error) {
 	return Decision{Allow: true}, nil
 }
 
-// policyOf returns the user's policy, parsed.
-func (g *Gate) policyOf(ctx context.Context, user store.UserID) (*policy.Policy, error) {
-	rec, err := g.policies.UserPolicy(ctx, user)
+// policyOf returns the user's policy, parsed, and keeps it in r for the handler's policy
+// limits (requestPolicy).
+func (g *Gate) policyOf(ctx context.Context, r *Request) (*policy.Policy, error) {
+	if r.policy != nil {
+		return r.policy, nil
+	}
+	var rec store.PolicyRecord
+	if r.policyRec != nil && r.policyFrom != nil && any(r.policyFrom) == any(g.policies) {
+		rec = *r.policyRec // read together with the account, from the same store
+	} else {
+		var err error
+		if rec, err = g.policies.UserPolicy(ctx, r.Account.ID); err != nil {
+			return nil, err
+		}
+	}
+	p, err := g.parse(rec)
 	if err != nil {
 		return nil, err
 	}
+	r.policy = p
+	return p, nil
+}
+
+// parse returns rec's settings parsed, once per policy version.
+func (g *Gate) parse(rec store.PolicyRecord) (*policy.Policy, error) {
 	k := policyVersion{rec.ID, rec.Version}
 	g.mu.Lock()
 	p, ok := g.parsed[k]
@@ -184,7 +203,7 @@ func (g *Gate) checkPolicyKey(ctx context.Context, q *gateRequest) (Status, stri
 	if r.Cmd == CmdProvision {
 		return 0, "", nil
 	}
-	p, err := g.policyOf(ctx, r.Account.ID)
+	p, err := g.policyOf(ctx, r)
 	if err != nil {
 		return 0, "", fmt.Errorf("policy key check: %w", err)
 	}

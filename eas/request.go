@@ -1,6 +1,7 @@
 package eas
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
@@ -12,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/easd/easd/policy"
 	"github.com/easd/easd/store"
 )
 
@@ -71,6 +73,32 @@ type Request struct {
 	// Response may be changed by the handler: extra headers, or a body that is not WBXML
 	// (GetAttachment, ItemOperations multipart) which is sent instead of the Encoder's output.
 	Response Response
+
+	// policy is the user's policy as the Gate read it for this request, so that the
+	// handler's policy limits (PolicyLimits) need not read it again; nil before the gate.
+	policy *policy.Policy
+	// policyRec is the user's policy as read with the account (AccountLookup) from
+	// policyFrom; nil if it was not.
+	policyRec  *store.PolicyRecord
+	policyFrom AccountLookup
+}
+
+// requestKey is the context key of the Request being served.
+type requestKey struct{}
+
+// withRequest returns ctx carrying r: the context handlers get.
+func withRequest(ctx context.Context, r *Request) context.Context {
+	return context.WithValue(ctx, requestKey{}, r)
+}
+
+// requestPolicy returns the policy the Gate read for the request ctx serves, if that request
+// is user's; nil otherwise.
+func requestPolicy(ctx context.Context, user store.UserID) *policy.Policy {
+	r, _ := ctx.Value(requestKey{}).(*Request)
+	if r == nil || r.Account.ID != user {
+		return nil
+	}
+	return r.policy
 }
 
 // Response is what a handler can say about its response beyond the WBXML it encodes.

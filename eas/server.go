@@ -172,8 +172,9 @@ type Server struct {
 	observe func(string, int, Status, time.Duration)
 	tracer  Tracer
 	noGzip  bool
-	gzips   sync.Pool  // *gzipBuf
-	lookup  UserLookup // nil: no credential cache
+	gzips   sync.Pool     // *gzipBuf
+	lookup  UserLookup    // nil: no credential cache
+	account AccountLookup // lookup's, if it has the capability and the Gate wants the policy
 	creds   *credCache
 	// verifying shares concurrent password checks of the same credentials (verify).
 	verifying singleflight.Group
@@ -219,6 +220,12 @@ func New(opts Options) *Server {
 			now = time.Now
 		}
 		s.lookup, s.creds = l, newCredCache(ttl, now)
+		// Read the policy with the account only for a Gate that checks it over the same store.
+		if a, ok := l.(AccountLookup); ok {
+			if g, ok := s.gate.(*Gate); ok && any(g.policies) == any(a) {
+				s.account = a
+			}
+		}
 	}
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBodySize
@@ -307,7 +314,7 @@ func (s *Server) options(c echo.Context) error {
 	log := s.log.With("cid", s.newCID(), "cmd", "OPTIONS")
 	h := c.Response().Header()
 	s.commonHeaders(h)
-	u, code := s.authenticate(c, log)
+	u, code := s.authenticate(c, log, nil)
 	if code != 0 {
 		return c.NoContent(code)
 	}
@@ -353,7 +360,7 @@ func (s *Server) post(c echo.Context) error {
 	x.cmd = s.commands[r.Cmd]
 	x.log = x.log.With("device_id", r.DeviceID, "cmd", r.Cmd.String())
 
-	u, code := s.authenticate(c, x.log)
+	u, code := s.authenticate(c, x.log, r)
 	if code != 0 {
 		return x.http(code)
 	}
@@ -425,7 +432,7 @@ func (s *Server) post(c echo.Context) error {
 		}
 	}
 
-	ctx := req.Context()
+	ctx := withRequest(req.Context(), r)
 	d, err := s.gate.Admit(ctx, r)
 	if err != nil {
 		x.log.Error("device gate", "err", err)
@@ -662,8 +669,9 @@ func (x *exchange) done() {
 
 // authenticate checks HTTP Basic credentials (MS-ASHTTP 2.2.1.1.2.1), with the failed-login
 // throttle. It returns the account, or the HTTP status to answer with (having set its headers).
-// A disabled account is returned with Disabled set: the caller answers with a status.
-func (s *Server) authenticate(c echo.Context, log *slog.Logger) (store.User, int) {
+// A disabled account is returned with Disabled set: the caller answers with a status. When the
+// account is read with its policy (AccountLookup), the policy is left in r (if not nil).
+func (s *Server) authenticate(c echo.Context, log *slog.Logger, r *Request) (store.User, int) {
 	req := c.Request()
 	h := c.Response().Header()
 	if req.TLS == nil && !s.plainOK {
@@ -698,7 +706,18 @@ func (s *Server) authenticate(c echo.Context, log *slog.Logger) (store.User, int
 		if stamp, ok := s.creds.has(addr, pass); ok {
 			// Verified recently: read the account afresh instead of running the KDF again,
 			// and trust the memory only if the password has not changed since.
-			u, err = s.lookup.UserByAddress(req.Context(), addr)
+			if s.account != nil && r != nil {
+				var (
+					rec store.PolicyRecord
+					ok  bool
+				)
+				u, rec, ok, err = s.account.UserAndPolicy(req.Context(), addr)
+				if err == nil && ok {
+					r.policyRec, r.policyFrom = &rec, s.account
+				}
+			} else {
+				u, err = s.lookup.UserByAddress(req.Context(), addr)
+			}
 			if err == nil && u.PasswordStamp == stamp {
 				cached = true
 				if u.Disabled {

@@ -52,6 +52,7 @@ const (
 // SyncStore is what Sync and GetItemEstimate need of the store.
 type SyncStore interface {
 	Folder(ctx context.Context, id store.FolderID) (store.Folder, error)
+	MailboxFolder(ctx context.Context, mb store.MailboxID, id store.FolderID) (store.Folder, error)
 	FolderByType(ctx context.Context, mb store.MailboxID, t store.FolderType) (store.Folder, error)
 	ModSeq(ctx context.Context, mb store.MailboxID) (int64, error)
 	ChangesSince(ctx context.Context, mb store.MailboxID, modseq int64) ([]store.Change, error)
@@ -71,7 +72,10 @@ type SyncStore interface {
 	Watch(ctx context.Context, mb store.MailboxID) *store.Watcher
 }
 
-var _ SyncStore = (*store.Store)(nil)
+var (
+	_ SyncStore    = (*store.Store)(nil)
+	_ adminChanges = (*store.Store)(nil)
+)
 
 // SyncOptions configures NewSync. Store is required.
 type SyncOptions struct {
@@ -114,8 +118,13 @@ type SyncOptions struct {
 //
 // # Server changes
 //
-// A no-change Sync reads the state and the folder and compares the folder's modseq with the
-// snapshot's: nothing else. Otherwise the change log since the snapshot's modseq
+// A no-change Sync compares the folder's modseq with the snapshot's and writes nothing; it
+// reads neither from the database while the store's change notifications are live: the
+// folder comes from store.MailboxFolder (dropped on every change event of the mailbox, this
+// process's or another's), the current state from the Syncer's memory (stateCache). A round
+// that writes reads both from the database first, under the collection's lock, and any key
+// but the current one is looked up there too; so memory can only delay what a device sees by
+// the time a change event takes to arrive, never lose or repeat anything. Otherwise the change log since the snapshot's modseq
 // (store.ChangesSince) is reduced to the items of this folder, each item once, ordered by its
 // latest change; each is then an Add (in the folder, in the filter window, not held), a
 // Change (held and still there), a Delete (held, gone) or a SoftDelete (held, now outside
@@ -139,6 +148,7 @@ type Syncer struct {
 	limits LimitsSource
 	seed   maphash.Seed
 	locks  [64]sync.Mutex
+	states stateCache
 }
 
 // NewSync returns the Sync and GetItemEstimate commands over opts.Store.
@@ -150,7 +160,25 @@ func NewSync(opts SyncOptions) *Syncer {
 	if s.budget <= 0 {
 		s.budget = DefaultSyncBudget
 	}
+	// A removed partnership's sync states are gone from the database (store.RemoveDevice):
+	// forget them here too, so that a stale key is refused at once.
+	if a, ok := opts.Store.(adminChanges); ok {
+		a.SubscribeAdminChanges(func(ch store.AdminChange) {
+			switch ch.Kind {
+			case store.AdminChangeAll:
+				s.states.dropAll(0, "")
+			case store.AdminChangeDevice:
+				s.states.dropAll(ch.User, ch.DeviceID)
+			}
+		})
+	}
 	return s
+}
+
+// adminChanges is the optional capability of a SyncStore (*store.Store has it) that tells
+// about partnerships removed, by this process or another.
+type adminChanges interface {
+	SubscribeAdminChanges(fn func(store.AdminChange)) (cancel func())
 }
 
 // Commands returns Sync and GetItemEstimate for Server.Handle.
@@ -258,7 +286,9 @@ func (s *Syncer) sync(ctx context.Context, r *Request, dec *wbxml.Decoder, enc *
 			return nil
 		}
 	}
-	cached, err := s.loadCachedRequest(ctx, r)
+	// An empty or Partial request takes its collections from the cached request: read it
+	// from the database, where another node may have put a newer one.
+	cached, err := s.loadCachedRequest(ctx, r, req == nil || req.partial)
 	if err != nil {
 		return err
 	}
@@ -341,8 +371,8 @@ func writeLimit(enc *wbxml.Encoder, v, lo, hi int64) {
 	enc.End()
 }
 
-func (s *Syncer) loadCachedRequest(ctx context.Context, r *Request) (*cachedRequest, error) {
-	st, err := s.st.SyncState(ctx, r.Account.ID, r.DeviceID, requestCache)
+func (s *Syncer) loadCachedRequest(ctx context.Context, r *Request, fresh bool) (*cachedRequest, error) {
+	st, _, err := s.loadState(ctx, r, requestCache, fresh)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
 	} else if err != nil {
@@ -367,8 +397,40 @@ func (s *Syncer) saveCachedRequest(ctx context.Context, r *Request, old *cachedR
 		return nil
 	}
 	b, _ := json.Marshal(c)
-	_, err := s.st.PutSyncState(ctx, r.Account.ID, r.DeviceID, requestCache, store.SyncState{Generation: "request", Counter: 1, State: b})
+	_, err := s.saveState(ctx, r, requestCache, store.SyncState{Generation: "request", Counter: 1, State: b})
 	return err
+}
+
+// loadState returns a sync state of the device: from the Syncer's memory (cached true) unless
+// fresh, otherwise or when it holds none from the database. Errors wrap store.ErrNotFound
+// when there is none.
+func (s *Syncer) loadState(ctx context.Context, r *Request, coll string, fresh bool) (store.SyncState, bool, error) {
+	k := stateKey{user: r.Account.ID, device: r.DeviceID, coll: coll}
+	if !fresh {
+		if st, ok := s.states.get(k); ok {
+			return st, true, nil
+		}
+	}
+	st, err := s.st.SyncState(ctx, r.Account.ID, r.DeviceID, coll)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		s.states.drop(k)
+	case err == nil:
+		s.states.put(k, st, fresh)
+	}
+	return st, false, err
+}
+
+// saveState writes a sync state of the device and keeps what was written in memory.
+func (s *Syncer) saveState(ctx context.Context, r *Request, coll string, st store.SyncState) (store.SyncState, error) {
+	k := stateKey{user: r.Account.ID, device: r.DeviceID, coll: coll}
+	saved, err := s.st.PutSyncState(ctx, r.Account.ID, r.DeviceID, coll, st)
+	if err != nil {
+		s.states.drop(k)
+		return saved, err
+	}
+	s.states.put(k, saved, true)
+	return saved, nil
 }
 
 // round is one collection's part of a Sync: its request, what the state says and, once run,
@@ -378,7 +440,8 @@ type round struct {
 	status Status
 	folder store.Folder
 	state  store.SyncState
-	base   *snapshot // the snapshot the round starts from
+	base   *snapshot   // the snapshot the round starts from
+	stored collOptions // base's options as stored, before the request's and the policy's
 	record *roundRecord
 	replay bool
 	fresh  bool // key 0
@@ -389,7 +452,9 @@ func (s *Syncer) prepare(ctx context.Context, r *Request, c *reqColl) (*round, e
 	rd := &round{req: c, status: StatusSuccess}
 	id, err := strconv.ParseInt(c.id, 10, 64)
 	if err == nil {
-		rd.folder, err = s.st.Folder(ctx, store.FolderID(id))
+		// From memory while the store's change notifications are live: a no-change round
+		// needs only the folder's modseq. run reads it again before it writes.
+		rd.folder, err = s.st.MailboxFolder(ctx, r.Account.Mailbox, store.FolderID(id))
 	}
 	// A quarantined device sees only its Inbox (eas/quarantine.go): any other collection is
 	// unknown to it, like one of another mailbox.
@@ -406,7 +471,20 @@ func (s *Syncer) prepare(ctx context.Context, r *Request, c *reqColl) (*round, e
 		rd.fresh = true
 		return rd, nil
 	}
-	st, err := s.st.SyncState(ctx, r.Account.ID, r.DeviceID, c.id)
+	st, cached, err := s.loadState(ctx, r, c.id, false)
+	var (
+		gen    string
+		n      uint64
+		keyErr error
+	)
+	if c.key != "" {
+		gen, n, keyErr = parseKey(c.key)
+	}
+	if cached && c.key != "" && (keyErr != nil || gen != st.Generation || n != st.Counter) {
+		// Memory holds only the current snapshot, and another node may have moved on: any
+		// other key is looked up in the database.
+		st, _, err = s.loadState(ctx, r, c.id, true)
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		rd.status = SyncStatusInvalidKey
 		return rd, nil
@@ -417,14 +495,14 @@ func (s *Syncer) prepare(ctx context.Context, r *Request, c *reqColl) (*round, e
 	if c.key == "" {
 		// An empty or Partial request names no key: the current one.
 		c.key = formatKey(st.Generation, st.Counter)
+		gen, n, keyErr = st.Generation, st.Counter, nil
 	}
-	gen, n, err := parseKey(c.key)
 	switch {
-	case err != nil || gen != st.Generation:
+	case keyErr != nil || gen != st.Generation:
 		rd.status = SyncStatusInvalidKey
 		return rd, nil
 	case n == st.Counter:
-		rd.base, err = decodeSnapshot(st.State)
+		rd.base, err = decodeSnapshotMeta(st.State)
 		rd.record = new(roundRecord)
 	case n == st.PrevCounter && st.PrevCounter != 0:
 		rd.replay = true
@@ -441,6 +519,7 @@ func (s *Syncer) prepare(ctx context.Context, r *Request, c *reqColl) (*round, e
 		rd.status = SyncStatusInvalidKey
 		return rd, nil
 	}
+	rd.stored = rd.base.Opts
 	if c.opts != nil {
 		rd.base.Opts = *c.opts
 	}
@@ -527,16 +606,32 @@ func (s *Syncer) run(ctx context.Context, r *Request, rd *round, remaining *int,
 		writeCollStatus(enc, c, rd.status)
 		return nil
 	}
+	if !rd.replay && s.quiet(rd) && rd.base.Opts.sameStored(rd.stored) {
+		// Nothing to send, nothing to apply, nothing to store: the same key again. This
+		// writes nothing, so it needs neither the lock nor a fresh state.
+		writeCollection(enc, c.key, c.id)
+		return nil
+	}
 	mu := s.lock(r.Account.ID, r.DeviceID, c.id)
 	mu.Lock()
 	defer mu.Unlock()
 	if rd.fresh {
 		return s.start(ctx, r, rd, enc)
 	}
+	// The folder as the database has it now (prepare may have had it from memory).
+	f, err := s.st.Folder(ctx, rd.folder.ID)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			writeCollStatus(enc, c, SyncStatusHierarchyChanged)
+			return nil
+		}
+		return err
+	}
+	rd.folder = f
 	if !rd.replay && !s.quiet(rd) {
 		// Re-read under the lock: another request of this device may have moved the state
 		// since prepare (a quiet round writes nothing, so it need not check).
-		cur, err := s.st.SyncState(ctx, r.Account.ID, r.DeviceID, c.id)
+		cur, _, err := s.loadState(ctx, r, c.id, true)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
@@ -552,7 +647,13 @@ func (s *Syncer) run(ctx context.Context, r *Request, rd *round, remaining *int,
 				writeCollStatus(enc, c, rd.status)
 				return nil
 			}
+			rd.folder = f
 		}
+	}
+	if err := rd.base.decodeHeld(); err != nil {
+		r.Log.Warn("sync state unreadable, the device starts over", "collection", c.id, "err", err)
+		writeCollStatus(enc, c, SyncStatusInvalidKey)
+		return nil
 	}
 	snap := rd.base.clone()
 	before := snap.encode()
@@ -586,7 +687,7 @@ func (s *Syncer) run(ctx context.Context, r *Request, rd *round, remaining *int,
 		}
 		st.State = after
 		st.Round = rd.record.encode()
-		saved, err := s.st.PutSyncState(ctx, r.Account.ID, r.DeviceID, c.id, st)
+		saved, err := s.saveState(ctx, r, c.id, st)
 		if errors.Is(err, store.ErrConflict) {
 			return &StatusError{Status: SyncStatusRetry, Err: err}
 		} else if err != nil {
@@ -599,7 +700,7 @@ func (s *Syncer) run(ctx context.Context, r *Request, rd *round, remaining *int,
 		// what the device holds, so the snapshot is updated in place.
 		st := rd.state
 		st.State = after
-		saved, err := s.st.PutSyncState(ctx, r.Account.ID, r.DeviceID, c.id, st)
+		saved, err := s.saveState(ctx, r, c.id, st)
 		if errors.Is(err, store.ErrConflict) {
 			return &StatusError{Status: SyncStatusRetry, Err: err}
 		} else if err != nil {
@@ -657,7 +758,7 @@ func (s *Syncer) start(ctx context.Context, r *Request, rd *round, enc *wbxml.En
 	snap.Filter = snap.Opts.FilterType
 	snap.Cutoff = s.now().Unix()
 	st := store.SyncState{Generation: newGeneration(), Counter: 1, State: snap.encode()}
-	if _, err := s.st.PutSyncState(ctx, r.Account.ID, r.DeviceID, c.id, st); err != nil {
+	if _, err := s.saveState(ctx, r, c.id, st); err != nil {
 		return err
 	}
 	enc.Start(wbxml.AirSyncCollection)
@@ -666,6 +767,15 @@ func (s *Syncer) start(ctx context.Context, r *Request, rd *round, enc *wbxml.En
 	enc.Int(wbxml.AirSyncStatus, int64(StatusSuccess))
 	enc.End()
 	return nil
+}
+
+// writeCollection answers a collection with nothing new: its key, status 1.
+func writeCollection(enc *wbxml.Encoder, key, id string) {
+	enc.Start(wbxml.AirSyncCollection)
+	enc.String(wbxml.AirSyncSyncKey, key)
+	enc.String(wbxml.AirSyncCollectionId, id)
+	enc.Int(wbxml.AirSyncStatus, int64(StatusSuccess))
+	enc.End()
 }
 
 func writeCollStatus(enc *wbxml.Encoder, c *reqColl, st Status) {

@@ -2,13 +2,21 @@ package eas_test
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/easd/easd/devices"
 	"github.com/easd/easd/eas"
 	"github.com/easd/easd/eas/easclient"
+	"github.com/easd/easd/internal/httpd"
+	"github.com/easd/easd/internal/loginlimit"
+	"github.com/easd/easd/store"
 	"github.com/easd/easd/wbxml"
 )
 
@@ -60,4 +68,99 @@ func BenchmarkSyncInitial10k(b *testing.B) {
 		}
 		require.Equal(b, 10000, got)
 	}
+}
+
+// BenchmarkSyncNoChangeServed is BenchmarkSyncNoChange with the wiring of easd serve: the
+// other-writers poller, the httpd middleware, the device gate over the registry and the
+// policies (the device has provisioned), the policy limits in Sync and the trace recorder.
+func BenchmarkSyncNoChangeServed(b *testing.B) {
+	st := openSyncStore(b)
+	st.PollOtherWriters(0) // as easd serve does
+	ctx := context.Background()
+	_, err := st.CreateUser(ctx, store.NewUser{Address: "alice@example.com", DisplayName: "Alice", Password: "secret"})
+	require.NoError(b, err)
+	for i := range 100 {
+		raw := fmt.Appendf(nil, "From: Bob <bob@example.com>\r\nTo: Alice <alice@example.com>\r\nSubject: %d\r\n"+
+			"Message-ID: <b%d@example.com>\r\nDate: Mon, 2 Mar 2026 10:00:00 +0000\r\n\r\nHello\r\n", i, i)
+		_, err := st.Deliver(ctx, "alice@example.com", raw)
+		require.NoError(b, err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	h := httpd.New(httpd.Options{Logger: log, Health: st.Ping})
+	reg := devices.New(st, devices.Options{Logger: log})
+	srv := eas.New(eas.Options{
+		Logger: log, Auth: st, DefaultDomain: "example.com", Guard: loginlimit.New(loginlimit.Options{}),
+		Gate:   eas.NewGate(reg, st, eas.GateOptions{}),
+		Tracer: eas.NewTraceRecorder(reg, st, eas.TraceOptions{Logger: log}),
+	})
+	srv.Handle(eas.ProvisionCommand(reg, st))
+	for _, c := range eas.NewSync(eas.SyncOptions{Store: st, Limits: eas.PolicyLimits(st)}).Commands() {
+		srv.Handle(c)
+	}
+	srv.Register(h.Echo)
+	https := httptest.NewTLSServer(h.Echo)
+	b.Cleanup(https.Close)
+	c := &easclient.Client{HTTP: https.Client(), URL: https.URL, Username: "alice@example.com", Password: "secret",
+		User: "alice@example.com", DeviceID: "BenchServed1", DeviceType: "iPhone", UserAgent: "Apple-iPhone/1"}
+	provisionClient(b, c)
+
+	inbox, err := st.FolderByType(ctx, mustUser(b, st, "alice@example.com").Mailbox, store.FolderInbox)
+	require.NoError(b, err)
+	id := folderIDString(inbox)
+	do := func(body []byte) *wnode {
+		resp, err := c.Do(ctx, &easclient.Request{Cmd: eas.CmdSync, Body: body})
+		require.NoError(b, err)
+		require.Equal(b, http.StatusOK, resp.StatusCode)
+		return parseWBXML(b, resp.Body).child(wbxml.AirSyncCollections).child(wbxml.AirSyncCollection)
+	}
+	key := do(syncBody(b, []collReq{{key: "0", id: id}}, nil)).get(wbxml.AirSyncSyncKey)
+	coll := do(syncBody(b, []collReq{{key: key, id: id, window: 512}}, nil))
+	require.Len(b, commandIDs(coll, wbxml.AirSyncAdd), 100)
+	key = coll.get(wbxml.AirSyncSyncKey)
+	body := syncBody(b, []collReq{{key: key, id: id}}, nil)
+	req := &easclient.Request{Cmd: eas.CmdSync, Body: body}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		resp, err := c.Do(ctx, req)
+		if err != nil || resp.StatusCode != http.StatusOK || len(resp.Body) == 0 {
+			b.Fatal(err, resp)
+		}
+	}
+}
+
+func mustUser(t testing.TB, st *store.Store, addr string) store.User {
+	t.Helper()
+	u, err := st.UserByAddress(context.Background(), addr)
+	require.NoError(t, err)
+	return u
+}
+
+// provisionClient runs the two Provision rounds (MS-ASPROV 3.1.5.1) and leaves the final
+// policy key in c.
+func provisionClient(t testing.TB, c *easclient.Client) {
+	t.Helper()
+	key := ""
+	for round := range 2 {
+		enc := wbxml.NewEncoder(nil)
+		enc.Start(wbxml.ProvisionProvision)
+		enc.Start(wbxml.ProvisionPolicies)
+		enc.Start(wbxml.ProvisionPolicy)
+		enc.String(wbxml.ProvisionPolicyType, "MS-EAS-Provisioning-WBXML")
+		if round == 1 {
+			enc.String(wbxml.ProvisionPolicyKey, key)
+			enc.String(wbxml.ProvisionStatus, "1")
+		}
+		enc.End()
+		enc.End()
+		enc.End()
+		resp, err := c.Do(context.Background(), &easclient.Request{Cmd: eas.CmdProvision, Body: enc.Bytes()})
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		key = parseWBXML(t, resp.Body).child(wbxml.ProvisionPolicies).child(wbxml.ProvisionPolicy).get(wbxml.ProvisionPolicyKey)
+		require.NotEmpty(t, key)
+	}
+	k, err := strconv.ParseUint(key, 10, 32)
+	require.NoError(t, err)
+	c.PolicyKey, c.HasPolicyKey = uint32(k), true
 }

@@ -21,6 +21,9 @@ func PolicyLimits(st interface {
 	UserPolicy(ctx context.Context, user store.UserID) (store.PolicyRecord, error)
 }) LimitsSource {
 	return func(ctx context.Context, user store.UserID) (policy.Limits, error) {
+		if p := requestPolicy(ctx, user); p != nil {
+			return p.Limits(), nil // the Gate read it for this request
+		}
 		rec, err := st.UserPolicy(ctx, user)
 		if err != nil {
 			return policy.Limits{}, fmt.Errorf("policy of user %d: %w", user, err)

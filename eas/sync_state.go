@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/easd/easd/store"
 )
@@ -75,6 +76,10 @@ type snapshot struct {
 	// Own are the device's own writes (item → modseq), not to be echoed back as changes.
 	Own  map[store.ItemID]int64 `json:"o,omitempty"`
 	Opts collOptions            `json:"p"`
+
+	// heldRaw is Held still encoded (decodeSnapshotMeta): a no-change round never needs the
+	// item list, so it is decoded only by decodeHeld. Nil once decoded.
+	heldRaw []byte
 }
 
 func (s *snapshot) loading() bool { return s.Cursor+1 < s.LoadEnd }
@@ -125,10 +130,13 @@ const snapshotFormat = 1
 // one or two bytes: 100,000 held items fit in about 200 KB).
 func (s *snapshot) encode() []byte {
 	meta, _ := json.Marshal(s) // plain data, always marshals
-	b := make([]byte, 0, 1+binary.MaxVarintLen64+len(meta)+2*len(s.Held))
+	b := make([]byte, 0, 1+binary.MaxVarintLen64+len(meta)+2*len(s.Held)+len(s.heldRaw))
 	b = append(b, snapshotFormat)
 	b = binary.AppendUvarint(b, uint64(len(meta)))
 	b = append(b, meta...)
+	if s.heldRaw != nil {
+		return append(b, s.heldRaw...) // still as decodeSnapshotMeta found it
+	}
 	prev := store.ItemID(0)
 	for _, id := range s.Held {
 		b = binary.AppendUvarint(b, uint64(id-prev))
@@ -138,6 +146,19 @@ func (s *snapshot) encode() []byte {
 }
 
 func decodeSnapshot(b []byte) (*snapshot, error) {
+	s, err := decodeSnapshotMeta(b)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.decodeHeld(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// decodeSnapshotMeta decodes everything but Held, which stays encoded until decodeHeld. The
+// snapshot keeps a reference to b.
+func decodeSnapshotMeta(b []byte) (*snapshot, error) {
 	if len(b) < 2 || b[0] != snapshotFormat {
 		return nil, errors.New("eas: sync snapshot: unknown format")
 	}
@@ -150,18 +171,39 @@ func decodeSnapshot(b []byte) (*snapshot, error) {
 	if err := json.Unmarshal(b[off:off+int(n)], s); err != nil {
 		return nil, fmt.Errorf("eas: sync snapshot: %w", err)
 	}
-	rest := b[off+int(n):]
+	s.heldRaw = b[off+int(n):]
+	return s, nil
+}
+
+// decodeHeld decodes Held if decodeSnapshotMeta left it encoded.
+func (s *snapshot) decodeHeld() error {
+	rest := s.heldRaw
+	if rest == nil {
+		return nil
+	}
+	var held []store.ItemID
+	if len(rest) > 0 {
+		held = make([]store.ItemID, 0, len(rest)/2)
+	}
 	prev := store.ItemID(0)
 	for len(rest) > 0 {
 		d, k := binary.Uvarint(rest)
 		if k <= 0 {
-			return nil, errors.New("eas: sync snapshot: bad item list")
+			return errors.New("eas: sync snapshot: bad item list")
 		}
 		prev += store.ItemID(d)
-		s.Held = append(s.Held, prev)
+		held = append(held, prev)
 		rest = rest[k:]
 	}
-	return s, nil
+	s.Held, s.heldRaw = held, nil
+	return nil
+}
+
+// sameStored reports whether o and p are the same options as a snapshot stores them (the
+// per-request attachment limits aside).
+func (o collOptions) sameStored(p collOptions) bool {
+	return o.FilterType == p.FilterType && o.Conflict == p.Conflict && o.Body.MIMESupport == p.Body.MIMESupport &&
+		o.Body.MIMETruncation == p.Body.MIMETruncation && slices.Equal(o.Body.Prefs, p.Body.Prefs)
 }
 
 // roundRecord is what the client's commands did in the round from the previous key to the
@@ -209,4 +251,86 @@ func (r *roundRecord) done(key string, d doneCmd) {
 		r.Done = make(map[string]doneCmd)
 	}
 	r.Done[key] = d
+}
+
+// maxCachedStateBytes bounds the memory of a Syncer's stateCache (encoded snapshots).
+const maxCachedStateBytes = 64 << 20
+
+// stateKey names one sync state: a collection of a device of a user ("" is the cached
+// request).
+type stateKey struct {
+	user   store.UserID
+	device string
+	coll   string
+}
+
+// stateCache keeps the current sync state of the collections this node served, so that a
+// no-change Sync, which presents the current key, needs no database read for it. Only the
+// current snapshot is kept (PrevState and Round are dropped): a round from any other key
+// reads the state from the database, and so does every round that writes (Syncer.run
+// re-reads under the collection lock), so a stale entry (another node moved the state on)
+// can only make a round answer "nothing new" with the key the device sent, which it may
+// safely do: the device keeps its key and its next round with changes sees the database.
+// Safe for concurrent use.
+type stateCache struct {
+	mu    sync.Mutex
+	m     map[stateKey]store.SyncState
+	bytes int
+}
+
+func (c *stateCache) get(k stateKey) (store.SyncState, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st, ok := c.m[k]
+	return st, ok
+}
+
+// put keeps st (as read from or written to the database). Unless authoritative (just written,
+// or read because the held entry did not match the request), an entry with a higher version
+// stays: a slow read must not replace what a later write put.
+func (c *stateCache) put(k stateKey, st store.SyncState, authoritative bool) {
+	st.PrevState, st.Round = nil, nil
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = make(map[stateKey]store.SyncState)
+	}
+	old, ok := c.m[k]
+	if ok {
+		if !authoritative && old.Version > st.Version {
+			return
+		}
+		c.bytes -= len(old.State) + len(k.device) + len(k.coll)
+	}
+	for c.bytes+len(st.State) > maxCachedStateBytes && len(c.m) > 0 {
+		for ek, e := range c.m { // map order: a random victim
+			c.bytes -= len(e.State) + len(ek.device) + len(ek.coll)
+			delete(c.m, ek)
+			break
+		}
+	}
+	c.m[k] = st
+	c.bytes += len(st.State) + len(k.device) + len(k.coll)
+}
+
+func (c *stateCache) drop(k stateKey) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old, ok := c.m[k]; ok {
+		c.bytes -= len(old.State) + len(k.device) + len(k.coll)
+		delete(c.m, k)
+	}
+}
+
+// dropAll forgets the states of a device (user and device set), of every device of a user
+// (device ""), or everything (user 0).
+func (c *stateCache) dropAll(user store.UserID, device string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, e := range c.m {
+		if user == 0 || k.user == user && (device == "" || k.device == device) {
+			c.bytes -= len(e.State) + len(k.device) + len(k.coll)
+			delete(c.m, k)
+		}
+	}
 }
