@@ -119,7 +119,7 @@ export function confirm({ title, body, ok = 'Confirm', danger = true }) {
     const done = (v) => {
       okBtn.removeEventListener('click', onOk);
       cancelBtn.removeEventListener('click', onCancel);
-      dlg.removeEventListener('close', onClose);
+      dlg.removeEventListener('cancel', onClose);
       dlg.removeEventListener('keydown', onKey);
       if (dlg.open) dlg.close();
       if (back && back.isConnected) back.focus();
@@ -142,7 +142,9 @@ export function confirm({ title, body, ok = 'Confirm', danger = true }) {
     dlg.addEventListener('keydown', onKey);
     okBtn.addEventListener('click', onOk);
     cancelBtn.addEventListener('click', onCancel);
-    dlg.addEventListener('close', onClose);
+    // Escape fires 'cancel' at once; the 'close' event comes a task later and
+    // would cancel a dialog reopened in between.
+    dlg.addEventListener('cancel', onClose);
     dlg.showModal();
     cancelBtn.focus();
   });
