@@ -171,7 +171,7 @@ func sqliteFlowEnv(t *testing.T) *setupEnv {
 
 // TestFlowServerErrorStatuses: when the store fails under a command, each command answers
 // its own retry-later status and nothing half-done is reported as done: Sync 5 for a Change
-// the store refuses (MS-ASCMD 2.2.3.177.17), FolderSync 6 (2.2.3.177.5), MoveItems 7 for an
+// the store refuses and 16 for a state another node changed (MS-ASCMD 2.2.3.177.17), FolderSync 6 (2.2.3.177.5), MoveItems 7 for an
 // item it cannot read (2.2.3.177.9), ItemOperations 3 for EmptyFolderContents whose delete
 // fails and 17 when only the subfolders could not go (2.2.3.177.8).
 func TestFlowServerErrorStatuses(t *testing.T) {
@@ -195,6 +195,26 @@ func TestFlowServerErrorStatuses(t *testing.T) {
 		after, err := env.st.Item(ctx, items[0].ID)
 		require.NoError(t, err)
 		assert.False(t, after.Seen)
+	})
+	t.Run("sync 16", func(t *testing.T) {
+		// Another node moved the device's state on between this round's read and its
+		// write (here: the write is ignored, as if its version were stale): 16, retry, and
+		// the retry with the same key gets everything (MS-ASCMD 2.2.3.177.17).
+		env := sqliteFlowEnv(t)
+		d := newFlowDevice(t, env, "FLOWERR7", eas.Version161)
+		inbox := d.folders[store.FolderInbox]
+		key := d.primed(t, inbox)
+		env.deliver(t, "While racing")
+		require.NoError(t, env.st.DB().Exec(`CREATE TRIGGER other_node BEFORE UPDATE ON sync_states BEGIN SELECT RAISE(IGNORE); END`).Error)
+		_, root := d.do(t, eas.CmdSync, `<Sync xmlns="AirSync"><Collections><Collection><SyncKey>`+key+
+			`</SyncKey><CollectionId>`+inbox+`</CollectionId><GetChanges>1</GetChanges></Collection></Collections></Sync>`)
+		require.NotNil(t, root)
+		assert.Equal(t, "16", seqTextAt(t, root, "Sync/Status"))
+		assert.Empty(t, seqLookupAll(root, "Sync/Collections/Collection/Commands"))
+		require.NoError(t, env.st.DB().Exec(`DROP TRIGGER other_node`).Error)
+		got := d.sync(t, key, inbox, `<GetChanges>1</GetChanges>`)
+		assert.Equal(t, "1", seqTextAt(t, got, "Collection/Status"))
+		assert.Equal(t, "While racing", seqTextAt(t, got, "Collection/Commands/Add/ApplicationData/Subject"))
 	})
 	t.Run("foldersync 6", func(t *testing.T) {
 		env := sqliteFlowEnv(t)
