@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"gorm.io/gorm"
 )
 
 // DeviceAccess is an access decision to store on a partnership.
@@ -32,11 +34,33 @@ func (s *Store) SetDeviceAccess(ctx context.Context, id PartnershipID, a DeviceA
 	if keepIndividual {
 		cond = ` AND access_reason NOT IN ('` + ReasonIndividual + `', '` + ReasonWipe + `')`
 	}
+	lock := ""
+	if s.dialect == dialectPostgres {
+		lock = " FOR UPDATE"
+	}
 	// Only a change is written: the RETURNING row says whether one was.
 	var rows []deviceRow
-	err := s.db.WithContext(ctx).Raw(`UPDATE devices SET access_state = ?, access_reason = ?, access_set_by = ?, access_set_at = ?
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var was []string
+		if err := tx.Raw(`SELECT access_state FROM devices WHERE id = ?`+lock, int64(id)).Scan(&was).Error; err != nil {
+			return err
+		}
+		if err := tx.Raw(`UPDATE devices SET access_state = ?, access_reason = ?, access_set_by = ?, access_set_at = ?
 		WHERE id = ? AND (access_state <> ? OR access_reason <> ?)`+cond+` RETURNING `+deviceCols,
-		a.State, a.Reason, a.By, timestamp(a.At), int64(id), a.State, a.Reason).Scan(&rows).Error
+			a.State, a.Reason, a.By, timestamp(a.At), int64(id), a.State, a.Reason).Scan(&rows).Error; err != nil {
+			return err
+		}
+		// A quarantined device saw only the system notices of its Inbox
+		// (ItemVisibleInQuarantine): its content sync states hold that view.
+		// Leaving quarantine drops them, so the device's next Sync is told to
+		// start again (status 3) and then gets every item, in the same
+		// transaction as the decision so no Sync runs in between.
+		if len(rows) > 0 && len(was) > 0 && was[0] == AccessQuarantined && a.State != AccessQuarantined {
+			d := rows[0]
+			return tx.Exec(`DELETE FROM sync_states WHERE user_id = ? AND device_id = ?`, d.UserID, d.DeviceID).Error
+		}
+		return nil
+	})
 	if err != nil {
 		return false, Device{}, fmt.Errorf("set access of device %d: %w", id, err)
 	}

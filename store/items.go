@@ -94,6 +94,17 @@ func encodeCategories(c []string) string {
 // Deliver stores raw in the Inbox of the user with address addr: local
 // delivery. Errors: ErrNotFound (no such user), ErrInvalidMessage.
 func (s *Store) Deliver(ctx context.Context, addr string, raw []byte) (Item, error) {
+	return s.deliver(ctx, addr, raw, AppendOptions{})
+}
+
+// DeliverNotice delivers a message easd itself wrote to the user, such as
+// the explanation of a quarantine: like Deliver, and marked as a notice,
+// which is all a quarantined device sees of its Inbox (NoticeItems).
+func (s *Store) DeliverNotice(ctx context.Context, addr string, raw []byte) (Item, error) {
+	return s.deliver(ctx, addr, raw, AppendOptions{Notice: true})
+}
+
+func (s *Store) deliver(ctx context.Context, addr string, raw []byte, opts AppendOptions) (Item, error) {
 	a, err := NormalizeAddress(addr)
 	if err != nil {
 		return Item{}, fmt.Errorf("deliver to %s: user: %w", addr, ErrNotFound)
@@ -108,11 +119,25 @@ func (s *Store) Deliver(ctx context.Context, addr string, raw []byte) (Item, err
 	if len(inbox) == 0 {
 		return Item{}, fmt.Errorf("deliver to %s: user: %w", a, ErrNotFound)
 	}
-	it, err := s.AppendMessage(ctx, FolderID(inbox[0]), raw, AppendOptions{})
+	it, err := s.AppendMessage(ctx, FolderID(inbox[0]), raw, opts)
 	if err != nil {
 		return Item{}, fmt.Errorf("deliver to %s: %w", a, err)
 	}
 	return it, nil
+}
+
+// NoticeItems returns the items of folder that are notices
+// (DeliverNotice).
+func (s *Store) NoticeItems(ctx context.Context, folder FolderID) (map[ItemID]bool, error) {
+	var ids []int64
+	if err := s.db.WithContext(ctx).Raw(`SELECT n.item_id FROM notice_items n JOIN items i ON i.id = n.item_id WHERE i.folder_id = ?`, int64(folder)).Scan(&ids).Error; err != nil {
+		return nil, fmt.Errorf("notices of folder %d: %w", folder, err)
+	}
+	m := make(map[ItemID]bool, len(ids))
+	for _, id := range ids {
+		m[ItemID(id)] = true
+	}
+	return m, nil
 }
 
 // AppendMessage stores raw as a new email in folder: the general form of
@@ -193,6 +218,11 @@ func (s *Store) AppendMessage(ctx context.Context, folder FolderID, raw []byte, 
 				r.ReplyTo, r.MessageID, r.InReplyTo, r.Refs, r.Importance, r.HasAttachments, r.Preview, r.Size, r.BlobHash,
 				r.Seen, r.Flagged, r.Answered, r.Forwarded, r.Draft, r.Categories).Scan(&r.ID).Error; err != nil {
 				return fmt.Errorf("insert item: %w", err)
+			}
+			if opts.Notice {
+				if err := tx.Exec(`INSERT INTO notice_items (item_id) VALUES (?)`, r.ID).Error; err != nil {
+					return fmt.Errorf("insert notice: %w", err)
+				}
 			}
 			return logChange(tx, mb, Change{ModSeq: r.Modseq, Kind: KindItem, Op: OpAdd, Folder: folder, Item: ItemID(r.ID), UID: uint32(r.UID)})
 		})

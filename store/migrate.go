@@ -334,6 +334,16 @@ CREATE TABLE admin_changes (
 );
 CREATE INDEX admin_changes_created ON admin_changes (created_at);
 `},
+	{8, "system notices", `
+CREATE TABLE notice_items (
+	item_id BIGINT PRIMARY KEY REFERENCES items (id) ON DELETE CASCADE
+);
+`},
+	{9, "flag details and last verb", `
+ALTER TABLE items ADD COLUMN flag TEXT NOT NULL DEFAULT '';
+ALTER TABLE items ADD COLUMN last_verb SMALLINT NOT NULL DEFAULT 0;
+ALTER TABLE items ADD COLUMN last_verb_at BIGINT NOT NULL DEFAULT 0;
+`},
 }
 
 // LatestSchemaVersion is the version Migrate brings a database to.

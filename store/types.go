@@ -183,6 +183,9 @@ type AppendOptions struct {
 	Received time.Time // zero: now
 	Flags
 	Categories []string
+	// Notice marks a message easd itself wrote to the user (quarantine,
+	// wipe confirmations): the only items a quarantined device sees.
+	Notice bool
 }
 
 // ChangeKind says what a change is about.
