@@ -164,7 +164,8 @@ func describe(d Device) string {
 	return strings.TrimSpace(s + " (DeviceId " + d.DeviceID + ")")
 }
 
-// send delivers a system message into the mailbox of to (a local user). The
+// send delivers a system message into the mailbox of to (a local user) as a
+// notice (the only items a quarantined device sees). The
 // sender is Options.From at the domain of user.
 func (r *Registry) send(ctx context.Context, user, to, subject, body string) {
 	from := r.from
@@ -180,7 +181,7 @@ func (r *Registry) send(ctx context.Context, user, to, subject, body string) {
 		sinceText(r.now()) + "\r\nMessage-ID: <" + hex.EncodeToString(rnd[:]) + "@" + dom + ">\r\n" +
 		"Auto-Submitted: auto-generated\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n" +
 		"Content-Transfer-Encoding: 8bit\r\n\r\n" + body
-	if _, err := r.st.Deliver(ctx, to, []byte(raw)); err != nil {
+	if _, err := r.st.DeliverNotice(ctx, to, []byte(raw)); err != nil {
 		r.log.Warn("system message not delivered", "to", to, "subject", subject, "err", err)
 	}
 }
