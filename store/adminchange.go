@@ -41,6 +41,7 @@ const (
 	AdminChangeUserList                        // a per-user allow or block list entry
 	AdminChangeRules                           // the device access rules
 	AdminChangePolicy                          // a policy's settings (User 0) or a user's assignment
+	AdminChangeUser                            // an account: password, disabled, protocols
 )
 
 func (k AdminChangeKind) String() string {
@@ -55,6 +56,8 @@ func (k AdminChangeKind) String() string {
 		return "rules"
 	case AdminChangePolicy:
 		return "policy"
+	case AdminChangeUser:
+		return "user"
 	}
 	return "kind " + strconv.Itoa(int(k))
 }

@@ -149,6 +149,7 @@ func (s *Store) SetDefaultPolicy(ctx context.Context, id PolicyID) error {
 	if err != nil {
 		return fmt.Errorf("set default policy %d: %w", id, err)
 	}
+	s.PublishAdminChange(ctx, AdminChange{Kind: AdminChangePolicy}) // every unassigned user's policy
 	return nil
 }
 
@@ -165,6 +166,7 @@ func (s *Store) DeletePolicy(ctx context.Context, id PolicyID) error {
 		}
 		return fmt.Errorf("delete policy %d: %w: it is the default policy", id, ErrConflict)
 	}
+	s.PublishAdminChange(ctx, AdminChange{Kind: AdminChangePolicy}) // its users fall back to the default
 	return nil
 }
 

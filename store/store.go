@@ -111,6 +111,8 @@ type Store struct {
 	fcOnce        sync.Once
 	fc            *folderCache // MailboxFolder (foldercache.go)
 	stmts         sync.Map     // query → *sql.Stmt (prepared.go)
+	acOnce        sync.Once
+	ac            *accountCache // CachedUserAndPolicy (accountcache.go)
 }
 
 // Open connects to the database named by dsn and returns a Store. It does
@@ -258,6 +260,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // receive no more signals.
 func (s *Store) Close() error {
 	s.closeFolderCache()
+	s.closeAccountCache()
 	if err := s.closePrepared(); err != nil {
 		s.log.Warn("close prepared statements", "err", err)
 	}

@@ -202,13 +202,16 @@ func (s *Store) updateUser(ctx context.Context, addr string, set string, args ..
 		return ErrNotFound
 	}
 	args = append(args, timestamp(now()), a)
-	res := s.db.WithContext(ctx).Exec(`UPDATE users SET `+set+`, updated_at = ? WHERE address = ?`, args...)
-	if res.Error != nil {
-		return res.Error
+	var ids []int64
+	if err := s.db.WithContext(ctx).Raw(`UPDATE users SET `+set+`, updated_at = ? WHERE address = ? RETURNING id`, args...).
+		Scan(&ids).Error; err != nil {
+		return err
 	}
-	if res.RowsAffected == 0 {
+	if len(ids) == 0 {
 		return ErrNotFound
 	}
+	// Caches of the account (CachedUserAndPolicy) in every process drop it.
+	s.PublishAdminChange(ctx, AdminChange{Kind: AdminChangeUser, User: UserID(ids[0])})
 	return nil
 }
 
