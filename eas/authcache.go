@@ -21,11 +21,12 @@ type UserLookup interface {
 var _ UserLookup = (*store.Store)(nil)
 
 // AccountLookup is an optional capability of a UserLookup (*store.Store has it): the account
-// and the policy in force for it in one read. With it a request whose credentials are cached
-// reads the database once before its handler, and a Gate over the same store takes the policy
-// from that read (Request.policyRec).
+// and the policy in force for it, read together and kept in memory until a change to either
+// is signalled by any process sharing the database (store.CachedUserAndPolicy). With it a
+// request whose credentials are cached reads no account from the database, and a Gate over the
+// same store takes the policy from that read (Request.policyRec).
 type AccountLookup interface {
-	UserAndPolicy(ctx context.Context, addr string) (store.User, store.PolicyRecord, bool, error)
+	CachedUserAndPolicy(ctx context.Context, addr string) (store.User, store.PolicyRecord, bool, error)
 }
 
 var _ AccountLookup = (*store.Store)(nil)
@@ -39,9 +40,11 @@ const maxCachedCredentials = 100_000
 
 // credCache remembers (address, password) pairs that authenticated, as an HMAC under a key
 // made at start: the cache holds no password, and its entries are useless outside this
-// process. The account itself is read again on every request (UserLookup), so disabling an
-// account or switching ActiveSync off acts at once, and each entry keeps the account's
-// PasswordStamp, so a changed password stops the old one at once too. Safe for concurrent use.
+// process. The account itself is read again on every request (UserLookup; with an
+// AccountLookup from the store's memory, which every change of the account drops, in this
+// process at once and in the others when the change signal arrives), so disabling an account
+// or switching ActiveSync off acts at once, and each entry keeps the account's PasswordStamp,
+// so a changed password stops the old one at once too. Safe for concurrent use.
 type credCache struct {
 	ttl time.Duration
 	now func() time.Time

@@ -711,7 +711,7 @@ func (s *Server) authenticate(c echo.Context, log *slog.Logger, r *Request) (sto
 					rec store.PolicyRecord
 					ok  bool
 				)
-				u, rec, ok, err = s.account.UserAndPolicy(req.Context(), addr)
+				u, rec, ok, err = s.account.CachedUserAndPolicy(req.Context(), addr)
 				if err == nil && ok {
 					r.policyRec, r.policyFrom = &rec, s.account
 				}

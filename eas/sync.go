@@ -378,11 +378,16 @@ func (s *Syncer) loadCachedRequest(ctx context.Context, r *Request, fresh bool) 
 	} else if err != nil {
 		return nil, err
 	}
+	k := stateKey{user: r.Account.ID, device: r.DeviceID, coll: requestCache}
+	if c, ok := s.states.decoded(k, st).(*cachedRequest); ok {
+		return c, nil // shared: read only
+	}
 	c := new(cachedRequest)
 	if err := json.Unmarshal(st.State, c); err != nil {
 		r.Log.Warn("cached sync request unreadable", "err", err)
 		return nil, nil
 	}
+	s.states.setDecoded(k, st, c)
 	return c, nil
 }
 
@@ -502,7 +507,7 @@ func (s *Syncer) prepare(ctx context.Context, r *Request, c *reqColl) (*round, e
 		rd.status = SyncStatusInvalidKey
 		return rd, nil
 	case n == st.Counter:
-		rd.base, err = decodeSnapshotMeta(st.State)
+		rd.base, err = s.currentSnapshot(r, c.id, st)
 		rd.record = new(roundRecord)
 	case n == st.PrevCounter && st.PrevCounter != 0:
 		rd.replay = true
@@ -527,6 +532,23 @@ func (s *Syncer) prepare(ctx context.Context, r *Request, c *reqColl) (*round, e
 		return nil, err
 	}
 	return rd, nil
+}
+
+// currentSnapshot decodes st.State without Held (decodeSnapshotMeta), or copies what the
+// state cache kept of it decoded.
+func (s *Syncer) currentSnapshot(r *Request, coll string, st store.SyncState) (*snapshot, error) {
+	k := stateKey{user: r.Account.ID, device: r.DeviceID, coll: coll}
+	if m, ok := s.states.decoded(k, st).(*snapshot); ok {
+		c := *m // the round changes its own copy; Own and Opts.Body.Prefs are only replaced
+		return &c, nil
+	}
+	m, err := decodeSnapshotMeta(st.State)
+	if err != nil {
+		return nil, err
+	}
+	keep := *m
+	s.states.setDecoded(k, st, &keep)
+	return m, nil
 }
 
 // limit applies the user's policy limits to o (limitOptions).

@@ -274,15 +274,46 @@ type stateKey struct {
 // Safe for concurrent use.
 type stateCache struct {
 	mu    sync.Mutex
-	m     map[stateKey]store.SyncState
+	m     map[stateKey]stateEntry
 	bytes int
+}
+
+type stateEntry struct {
+	store.SyncState
+	// dec is State decoded (*snapshot without Held, or *cachedRequest), shared and never
+	// changed by its users; nil until setDecoded.
+	dec any
 }
 
 func (c *stateCache) get(k stateKey) (store.SyncState, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	st, ok := c.m[k]
-	return st, ok
+	e, ok := c.m[k]
+	return e.SyncState, ok
+}
+
+// decoded returns what setDecoded kept for k while it still holds st.
+func (c *stateCache) decoded(k stateKey, st store.SyncState) any {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.m[k]; ok && sameState(e.SyncState, st) {
+		return e.dec
+	}
+	return nil
+}
+
+// setDecoded keeps dec, st.State decoded, with k's entry if it still holds st.
+func (c *stateCache) setDecoded(k stateKey, st store.SyncState, dec any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.m[k]; ok && sameState(e.SyncState, st) {
+		e.dec = dec
+		c.m[k] = e
+	}
+}
+
+func sameState(a, b store.SyncState) bool {
+	return a.Version == b.Version && a.Generation == b.Generation && a.Counter == b.Counter && string(a.State) == string(b.State)
 }
 
 // put keeps st (as read from or written to the database). Unless authoritative (just written,
@@ -293,7 +324,7 @@ func (c *stateCache) put(k stateKey, st store.SyncState, authoritative bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil {
-		c.m = make(map[stateKey]store.SyncState)
+		c.m = make(map[stateKey]stateEntry)
 	}
 	old, ok := c.m[k]
 	if ok {
@@ -309,7 +340,7 @@ func (c *stateCache) put(k stateKey, st store.SyncState, authoritative bool) {
 			break
 		}
 	}
-	c.m[k] = st
+	c.m[k] = stateEntry{SyncState: st}
 	c.bytes += len(st.State) + len(k.device) + len(k.coll)
 }
 
