@@ -23,12 +23,14 @@ const (
 // DeviceSorts are the sort orders of DeviceQuery (model ignores case); ties
 // are broken by partnership ID.
 var DeviceSorts = map[string]string{
-	"":           "u.address, d.device_id",
-	"user":       "u.address, d.device_id",
-	"last_seen":  "d.last_seen",
-	"-last_seen": "d.last_seen DESC",
-	"model":      "LOWER(d.model), u.address, d.device_id",
-	"state":      "d.access_state, u.address, d.device_id",
+	"":            "u.address, d.device_id",
+	"user":        "u.address, d.device_id",
+	"last_seen":   "d.last_seen",
+	"-last_seen":  "d.last_seen DESC",
+	"first_seen":  "d.first_seen", // the quarantine queue, longest waiting first
+	"-first_seen": "d.first_seen DESC",
+	"model":       "LOWER(d.model), u.address, d.device_id",
+	"state":       "d.access_state, u.address, d.device_id",
 }
 
 // DeviceQuery selects a page of partnerships; zero fields do not filter.
@@ -51,19 +53,38 @@ type DeviceQuery struct {
 	Offset int
 }
 
-// DeviceListing is a partnership with its user's address and whether it
-// complies with the user's policy.
+// DeviceListing is a partnership with its user's address, whether it
+// complies with the user's policy and the names of the policies involved.
 type DeviceListing struct {
 	Device
 	Address   string
 	Compliant bool
+	// PolicyName names the policy now in force for the user.
+	PolicyName string
+	// AckPolicyName names the policy the device acknowledged
+	// (Device.PolicyID); "" if it acknowledged none.
+	AckPolicyName string
 }
 
 type deviceListingRow struct {
-	Dev       deviceRow `gorm:"embedded"`
-	Address   string
-	Compliant bool
+	Dev           deviceRow `gorm:"embedded"`
+	Address       string
+	Compliant     bool
+	PolicyName    string
+	AckPolicyName string
 }
+
+func (r deviceListingRow) listing() DeviceListing {
+	return DeviceListing{Device: r.Dev.device(), Address: r.Address, Compliant: r.Compliant,
+		PolicyName: r.PolicyName, AckPolicyName: r.AckPolicyName}
+}
+
+// listingCols are the columns of a DeviceListing beyond the device's; the
+// query joins ackPolicyJoin after deviceFrom.
+const listingCols = `, u.address AS address, ` + compliantExpr + ` AS compliant,
+	COALESCE(p.name, '') AS policy_name, COALESCE(ap.name, '') AS ack_policy_name`
+
+const ackPolicyJoin = ` LEFT JOIN policies ap ON ap.id = d.policy_id`
 
 // osExpr is a device's OS for filters and statistics.
 const osExpr = `CASE WHEN d.os <> '' THEN d.os ELSE d.device_type END`
@@ -168,14 +189,14 @@ func (s *Store) QueryDevices(ctx context.Context, q DeviceQuery) ([]DeviceListin
 		return nil, 0, fmt.Errorf("count devices: %w", err)
 	}
 	var rows []deviceListingRow
-	err = s.db.WithContext(ctx).Raw(`SELECT `+qualifiedDeviceCols+`, u.address AS address, `+compliantExpr+` AS compliant`+
-		deviceFrom+where+` ORDER BY `+order+`, d.id LIMIT ? OFFSET ?`, append(args, q.Limit, q.Offset)...).Scan(&rows).Error
+	err = s.db.WithContext(ctx).Raw(`SELECT `+qualifiedDeviceCols+listingCols+
+		deviceFrom+ackPolicyJoin+where+` ORDER BY `+order+`, d.id LIMIT ? OFFSET ?`, append(args, q.Limit, q.Offset)...).Scan(&rows).Error
 	if err != nil {
 		return nil, 0, fmt.Errorf("query devices: %w", err)
 	}
 	out := make([]DeviceListing, len(rows))
 	for i, r := range rows {
-		out[i] = DeviceListing{Device: r.Dev.device(), Address: r.Address, Compliant: r.Compliant}
+		out[i] = r.listing()
 	}
 	return out, int(total), nil
 }
@@ -184,16 +205,15 @@ func (s *Store) QueryDevices(ctx context.Context, q DeviceQuery) ([]DeviceListin
 // ErrNotFound.
 func (s *Store) DeviceListingByID(ctx context.Context, id PartnershipID) (DeviceListing, error) {
 	var rows []deviceListingRow
-	err := s.db.WithContext(ctx).Raw(`SELECT `+qualifiedDeviceCols+`, u.address AS address, `+compliantExpr+` AS compliant`+
-		deviceFrom+` WHERE d.id = ?`, int64(id)).Scan(&rows).Error
+	err := s.db.WithContext(ctx).Raw(`SELECT `+qualifiedDeviceCols+listingCols+
+		deviceFrom+ackPolicyJoin+` WHERE d.id = ?`, int64(id)).Scan(&rows).Error
 	if err != nil {
 		return DeviceListing{}, fmt.Errorf("device %d: %w", id, err)
 	}
 	if len(rows) == 0 {
 		return DeviceListing{}, fmt.Errorf("device %d: %w", id, ErrNotFound)
 	}
-	r := rows[0]
-	return DeviceListing{Device: r.Dev.device(), Address: r.Address, Compliant: r.Compliant}, nil
+	return rows[0].listing(), nil
 }
 
 // NameCount is a group of DeviceStats.

@@ -103,6 +103,8 @@ func TestQueryDevices(t *testing.T) {
 			{"sort last seen desc", store.DeviceQuery{Sort: "-last_seen"}, []string{"A3", "B2", "A2", "B1", "A1"}, 5},
 			{"sort model", store.DeviceQuery{Sort: "model"}, []string{"A3", "A1", "B1", "A2", "B2"}, 5},
 			{"sort state", store.DeviceQuery{Sort: "state"}, []string{"A1", "B1", "A2", "A3", "B2"}, 5},
+			{"sort first seen", store.DeviceQuery{Sort: "first_seen"}, []string{"A1", "B1", "A2", "B2", "A3"}, 5},
+			{"sort first seen desc", store.DeviceQuery{Sort: "-first_seen", AccessState: store.AccessBlocked}, []string{"A3", "A2"}, 2},
 			{"page", store.DeviceQuery{Sort: "-last_seen", Limit: 2, Offset: 1}, []string{"B2", "A2"}, 5},
 			{"page past the end", store.DeviceQuery{Limit: 2, Offset: 10}, []string{}, 5},
 			{"filters combine", store.DeviceQuery{User: alice.ID, Model: "Pixel 8", Wiped: store.WipedYes}, []string{"A2"}, 1},
@@ -120,6 +122,13 @@ func TestQueryDevices(t *testing.T) {
 		assert.Equal(t, "alice@example.org", got[0].Address)
 		assert.True(t, got[0].Compliant)
 		assert.Equal(t, "iPhone15,2", got[0].Info.Model)
+		assert.Equal(t, def.Name, got[0].AckPolicyName, "the acknowledged policy's name")
+		assert.Equal(t, def.Name, got[0].PolicyName, "the user's policy's name")
+		got, _, err = s.QueryDevices(ctx, store.DeviceQuery{Search: "A3"})
+		require.NoError(t, err)
+		require.Len(t, got, 1)
+		assert.Empty(t, got[0].AckPolicyName, "never provisioned")
+		assert.Equal(t, def.Name, got[0].PolicyName)
 		one, err := s.DeviceListingByID(ctx, devs["B1"].ID)
 		require.NoError(t, err)
 		assert.Equal(t, "bob@example.org", one.Address)
