@@ -108,10 +108,7 @@ func (s *Store) adminSignalsLive() bool {
 		defer n.mu.Unlock()
 		return n.stop != nil
 	case *PGNotifier:
-		if l, ok := any(n).(LiveNotifier); ok {
-			return l.Live()
-		}
-		return true
+		return n.Live()
 	}
 	return false
 }

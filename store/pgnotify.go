@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -31,7 +32,8 @@ type PGNotifier struct {
 	channel string
 	node    string // tags our own notifications so the listener skips them
 	log     *slog.Logger
-	admin   *pgAdmin // admin changes on a second channel (adminchange.go)
+	admin   *pgAdmin    // admin changes on a second channel (adminchange.go)
+	down    atomic.Bool // the listener is lost: events of other processes may be missed
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -103,6 +105,7 @@ func (n *PGNotifier) run(ctx context.Context, dsn string, conn *pgx.Conn) {
 				if ctx.Err() != nil {
 					return
 				}
+				n.down.Store(true)
 				n.log.Warn("change notifications: listener lost, reconnecting", "err", err)
 				break
 			}
@@ -135,8 +138,13 @@ func (n *PGNotifier) run(ctx context.Context, dsn string, conn *pgx.Conn) {
 		n.log.Info("change notifications: listener reconnected")
 		n.hub.broadcast() // events may have been missed
 		n.admin.lost()
+		n.down.Store(false) // after the broadcast: caches dropped what they held
 	}
 }
+
+// Live reports whether the listener is connected, so that every other process's event
+// arrives (LiveNotifier): caches of the store trust their memory only then.
+func (n *PGNotifier) Live() bool { return !n.down.Load() }
 
 // Publish signals local watchers and notifies the other processes.
 func (n *PGNotifier) Publish(ctx context.Context, ev Event) error {
