@@ -25,6 +25,8 @@
 //	                                mail waiting for the SMTP relay; ClientIds already sent
 //	admin_changes                   admin change signals for other processes on SQLite
 //	                                (adminchange.go: PublishAdminChange; pruned after an hour)
+//	items.flag, last_verb(_at)      the EAS follow-up flag in full and the latest reply or
+//	                                forward (flag.go; migration 9)
 //
 // A user has exactly one mailbox, created with the user together with the
 // default folders (Inbox, Drafts, Deleted Items, Sent Items, Outbox, Tasks,

@@ -44,11 +44,14 @@ type itemRow struct {
 	Forwarded      bool
 	Draft          bool
 	Categories     string
+	Flag           string // encodeFlag
+	LastVerb       int
+	LastVerbAt     int64 // microseconds since the Unix epoch
 }
 
 const itemCols = `id, mailbox_id, folder_id, uid, class, modseq, received, date, subject, from_addr, to_addr, cc_addr,
 	reply_to, message_id, in_reply_to, refs, importance, has_attachments, preview, size, blob_hash,
-	seen, flagged, answered, forwarded, draft, categories`
+	seen, flagged, answered, forwarded, draft, categories, flag, last_verb, last_verb_at`
 
 func (r itemRow) item() Item {
 	it := Item{
@@ -73,6 +76,13 @@ func (r itemRow) item() Item {
 		Size:           r.Size,
 		BlobHash:       r.BlobHash,
 		Flags:          Flags{Seen: r.Seen, Flagged: r.Flagged, Answered: r.Answered, Forwarded: r.Forwarded, Draft: r.Draft},
+		Flag:           decodeFlag(r.Flag, r.Flagged),
+	}
+	// A verb whose IMAP flag was removed since (\Answered for a reply,
+	// $Forwarded for a forward) is no longer shown.
+	switch v := Verb(r.LastVerb); {
+	case v == VerbForward && r.Forwarded, (v == VerbReplyToSender || v == VerbReplyToAll) && r.Answered:
+		it.LastVerb = LastVerb{Verb: v, At: time.UnixMicro(r.LastVerbAt).UTC()}
 	}
 	if r.Refs != "" {
 		it.References = strings.Fields(r.Refs)
@@ -368,11 +378,17 @@ func lockItem(tx *gorm.DB, id ItemID, n int) (itemRow, int64, error) {
 	return r, first, nil
 }
 
-// SetFlags changes the flags and categories set in f. If nothing actually
-// changes, nothing is written and the modseq stays (RFC 7162 3.1.3 lets a
-// no-op STORE keep the mod-sequence); otherwise the item gets a new modseq
-// and an OpChange row.
+// SetFlags changes the flags, categories, follow-up flag and last verb set
+// in f (see FlagsUpdate and flag.go for how Flag and Flagged agree). If
+// nothing actually changes, nothing is written and the modseq stays (RFC
+// 7162 3.1.3 lets a no-op STORE keep the mod-sequence); otherwise the item
+// gets a new modseq and an OpChange row, so every other device and IMAP
+// session sees the change. Errors: ErrNotFound, ErrInvalidArgument (a bad
+// Flag or LastVerb; nothing is written).
 func (s *Store) SetFlags(ctx context.Context, id ItemID, f FlagsUpdate) (Item, error) {
+	if err := f.validate(); err != nil {
+		return Item{}, fmt.Errorf("set flags of item %d: %w", id, err)
+	}
 	var r itemRow
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		cur, modseq, err := lockItem(tx, id, 1)
@@ -386,19 +402,22 @@ func (s *Store) SetFlags(ctx context.Context, id ItemID, f FlagsUpdate) (Item, e
 			}
 		}
 		set(&r.Seen, f.Seen)
-		set(&r.Flagged, f.Flagged)
 		set(&r.Answered, f.Answered)
 		set(&r.Forwarded, f.Forwarded)
 		set(&r.Draft, f.Draft)
 		if f.Categories != nil {
 			r.Categories = encodeCategories(*f.Categories)
 		}
+		f.applyFlag(&r)
+		f.applyVerb(&r)
 		if r == cur {
 			return errNoChange
 		}
 		r.Modseq = modseq
-		if err := tx.Exec(`UPDATE items SET seen = ?, flagged = ?, answered = ?, forwarded = ?, draft = ?, categories = ?, modseq = ? WHERE id = ?`,
-			r.Seen, r.Flagged, r.Answered, r.Forwarded, r.Draft, r.Categories, modseq, int64(id)).Error; err != nil {
+		if err := tx.Exec(`UPDATE items SET seen = ?, flagged = ?, answered = ?, forwarded = ?, draft = ?, categories = ?,
+			flag = ?, last_verb = ?, last_verb_at = ?, modseq = ? WHERE id = ?`,
+			r.Seen, r.Flagged, r.Answered, r.Forwarded, r.Draft, r.Categories,
+			r.Flag, r.LastVerb, r.LastVerbAt, modseq, int64(id)).Error; err != nil {
 			return err
 		}
 		if err := touchFolder(tx, FolderID(r.FolderID), modseq); err != nil {
@@ -495,10 +514,10 @@ func (s *Store) CopyItem(ctx context.Context, id ItemID, to FolderID) (Item, err
 		r.FolderID, r.UID, r.Modseq = int64(to), uid, modseq
 		if err := tx.Raw(`INSERT INTO items (mailbox_id, folder_id, uid, class, modseq, received, date, subject, from_addr, to_addr, cc_addr,
 			reply_to, message_id, in_reply_to, refs, importance, has_attachments, preview, size, blob_hash,
-			seen, flagged, answered, forwarded, draft, categories)
+			seen, flagged, answered, forwarded, draft, categories, flag, last_verb, last_verb_at)
 			SELECT mailbox_id, ?, ?, class, ?, received, date, subject, from_addr, to_addr, cc_addr,
 			reply_to, message_id, in_reply_to, refs, importance, has_attachments, preview, size, blob_hash,
-			seen, flagged, answered, forwarded, draft, categories
+			seen, flagged, answered, forwarded, draft, categories, flag, last_verb, last_verb_at
 			FROM items WHERE id = ? RETURNING id`, int64(to), uid, modseq, int64(id)).Scan(&r.ID).Error; err != nil {
 			return fmt.Errorf("copy item: %w", err)
 		}

@@ -161,6 +161,12 @@ type Item struct {
 	BlobHash       string // hex sha256 of the original message
 	Flags
 	Categories []string
+	// Flag is the follow-up flag in full; Flags.Flagged is its IMAP view
+	// (flag.go).
+	Flag Flag
+	// LastVerb is the latest reply or forward (zero: none recorded, or its
+	// \Answered or $Forwarded flag was removed since).
+	LastVerb LastVerb
 }
 
 // Flags are the per-item flags shared by EAS and IMAP.
@@ -176,6 +182,13 @@ type Flags struct {
 type FlagsUpdate struct {
 	Seen, Flagged, Answered, Forwarded, Draft *bool
 	Categories                                *[]string
+	// Flag replaces the follow-up flag (a cleared status removes it) and
+	// sets Flagged to Status == FlagActive; Flagged, if also set, must
+	// agree. Flagged alone (IMAP) activates or clears it (flag.go).
+	Flag *Flag
+	// LastVerb records a reply or forward unless a later one is already
+	// recorded, and sets Answered (reply) or Forwarded (forward).
+	LastVerb *LastVerb
 }
 
 // AppendOptions are the optional parts of AppendMessage.
