@@ -284,9 +284,11 @@ type deviceJSON struct {
 	FirstSeen       *time.Time `json:"first_seen,omitempty"`
 	LastSeen        *time.Time `json:"last_seen,omitempty"`
 	PolicyCompliant bool       `json:"policy_compliant"`
+	PolicyName      string     `json:"policy_name"` // the policy in force for the user
 	PolicyKey       uint32     `json:"policy_key"`
-	PolicyID        int64      `json:"policy_id"`
+	PolicyID        int64      `json:"policy_id"` // the policy the device acknowledged, and its version
 	PolicyVersion   int64      `json:"policy_version"`
+	AckPolicyName   string     `json:"acknowledged_policy_name"`
 	ProvisionStatus int        `json:"provision_status"`
 	ProvisionedAt   *time.Time `json:"provisioned_at,omitempty"`
 	AccessState     string     `json:"access_state"`
@@ -309,7 +311,8 @@ func deviceView(d DeviceWithUser) deviceJSON {
 		Model: d.Info.Model, IMEI: d.Info.IMEI, FriendlyName: d.Info.FriendlyName, OS: d.Info.OS,
 		OSLanguage: d.Info.OSLanguage, PhoneNumber: d.Info.PhoneNumber, MobileOperator: d.Info.MobileOperator,
 		FirstSeen: optTime(d.FirstSeen), LastSeen: optTime(d.LastSeen), PolicyCompliant: d.Compliant,
-		PolicyKey: d.PolicyKey, PolicyID: int64(d.PolicyID), PolicyVersion: d.PolicyVersion,
+		PolicyName: d.PolicyName, PolicyKey: d.PolicyKey, PolicyID: int64(d.PolicyID), PolicyVersion: d.PolicyVersion,
+		AckPolicyName:   d.AckPolicyName,
 		ProvisionStatus: d.ProvisionStatus, ProvisionedAt: optTime(d.ProvisionedAt),
 		AccessState: d.AccessState, AccessReason: d.AccessReason, AccessSetBy: d.AccessSetBy,
 		AccessSetAt: optTime(d.AccessSetAt), WipeState: d.WipeState, WipeAccountOnly: d.WipeAccountOnly,

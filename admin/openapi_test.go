@@ -3,6 +3,7 @@ package admin
 import (
 	"encoding/json"
 	"net/http"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -109,4 +110,51 @@ func TestOpenAPIServed(t *testing.T) {
 		assert.JSONEq(t, string(openAPI), string(r.body))
 		assert.Equal(t, "no-store", r.header.Get("Cache-Control"))
 	})
+}
+
+// TestOpenAPISchemas: the Device schema names every member of the device
+// JSON and nothing else, and the device list's sort parameter offers
+// exactly the orders the store has.
+func TestOpenAPISchemas(t *testing.T) {
+	var doc struct {
+		Paths      map[string]map[string]json.RawMessage `json:"paths"`
+		Components struct {
+			Schemas map[string]struct {
+				Properties map[string]json.RawMessage `json:"properties"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	require.NoError(t, json.Unmarshal(openAPI, &doc))
+
+	var members []string
+	typ := reflect.TypeFor[deviceJSON]()
+	for i := range typ.NumField() {
+		name, _, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ",")
+		members = append(members, name)
+	}
+	var documented []string
+	for name := range doc.Components.Schemas["Device"].Properties {
+		documented = append(documented, name)
+	}
+	assert.ElementsMatch(t, members, documented, "the Device schema and deviceJSON")
+
+	type param struct {
+		Name   string `json:"name"`
+		Schema struct {
+			Enum []string `json:"enum"`
+		} `json:"schema"`
+	}
+	var list struct {
+		Parameters []param `json:"parameters"`
+	}
+	require.NoError(t, json.Unmarshal(doc.Paths["/devices"]["get"], &list))
+	var sorts []string
+	for k := range store.DeviceSorts {
+		if k != "" {
+			sorts = append(sorts, k)
+		}
+	}
+	i := slices.IndexFunc(list.Parameters, func(p param) bool { return p.Name == "sort" })
+	require.GreaterOrEqual(t, i, 0, "GET /devices documents sort")
+	assert.ElementsMatch(t, sorts, list.Parameters[i].Schema.Enum)
 }

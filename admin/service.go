@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -287,13 +288,40 @@ type DeviceFilter struct {
 	Sort        string // a key of store.DeviceSorts
 }
 
-// DeviceWithUser is a partnership, its user's address and whether it
-// complies with the user's policy.
+// DeviceWithUser is a partnership, its user's address, whether it
+// complies with the user's policy and the names of the policies involved.
 type DeviceWithUser struct {
 	devices.Device
 	Address   string
 	Compliant bool
+	// PolicyName names the policy in force for the user; AckPolicyName the
+	// one the device acknowledged ("" if none). Helpdesk accounts, which
+	// cannot read /policies, see them here.
+	PolicyName, AckPolicyName string
 }
+
+func listingView(l store.DeviceListing) DeviceWithUser {
+	return DeviceWithUser{Device: l.Device, Address: l.Address, Compliant: l.Compliant,
+		PolicyName: l.PolicyName, AckPolicyName: l.AckPolicyName}
+}
+
+// with is cur after a change that left its user and policies as they were.
+func (cur DeviceWithUser) with(d devices.Device) DeviceWithUser {
+	cur.Device = d
+	return cur
+}
+
+// deviceSorts lists the sort parameter's values for error messages.
+var deviceSorts = func() string {
+	var keys []string
+	for k := range store.DeviceSorts {
+		if k != "" {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	return strings.Join(keys, ", ")
+}()
 
 // Devices lists partnerships matching f in f.Sort's order (default: by
 // user then DeviceId), and how many matched; filters, order and window run
@@ -319,7 +347,7 @@ func (s *Service) Devices(ctx context.Context, f DeviceFilter, p Page) ([]Device
 		return nil, 0, errInvalid("wipe must be wiped, pending or none")
 	}
 	if _, ok := store.DeviceSorts[f.Sort]; !ok {
-		return nil, 0, errInvalid("sort must be one of last_seen, -last_seen, user, model, state")
+		return nil, 0, errInvalid("sort must be one of " + deviceSorts)
 	}
 	for name, v := range map[string]string{"user": f.User, "type": f.DeviceType, "model": f.Model, "os": f.OS, "q": f.Search} {
 		if len(v) > maxFilterLen {
@@ -347,7 +375,7 @@ func (s *Service) Devices(ctx context.Context, f DeviceFilter, p Page) ([]Device
 	}
 	out := make([]DeviceWithUser, len(ls))
 	for i, l := range ls {
-		out[i] = DeviceWithUser{Device: l.Device, Address: l.Address, Compliant: l.Compliant}
+		out[i] = listingView(l)
 	}
 	return out, n, nil
 }
@@ -358,7 +386,7 @@ func (s *Service) Device(ctx context.Context, id store.PartnershipID) (DeviceWit
 	if err != nil {
 		return DeviceWithUser{}, err
 	}
-	return DeviceWithUser{Device: l.Device, Address: l.Address, Compliant: l.Compliant}, nil
+	return listingView(l), nil
 }
 
 // SetDeviceAccess records an individual decision (allow, block,
@@ -378,7 +406,7 @@ func (s *Service) SetDeviceAccess(ctx context.Context, p Principal, id store.Par
 		return DeviceWithUser{}, err
 	}
 	s.audit(ctx, p, "api.device."+state, deviceTarget(d), "was "+cur.AccessState)
-	return DeviceWithUser{Device: d, Address: cur.Address, Compliant: cur.Compliant}, nil
+	return cur.with(d), nil
 }
 
 // ResetDeviceAccess drops an individual decision.
@@ -392,7 +420,7 @@ func (s *Service) ResetDeviceAccess(ctx context.Context, p Principal, id store.P
 		return DeviceWithUser{}, err
 	}
 	s.audit(ctx, p, "api.device.clear-access", deviceTarget(d), "now "+d.AccessState)
-	return DeviceWithUser{Device: d, Address: cur.Address, Compliant: cur.Compliant}, nil
+	return cur.with(d), nil
 }
 
 // RequestWipe asks for a full or account-only wipe.
@@ -410,7 +438,7 @@ func (s *Service) RequestWipe(ctx context.Context, p Principal, id store.Partner
 		action = "api.device.wipe-account"
 	}
 	s.audit(ctx, p, action, deviceTarget(d), "requested")
-	return DeviceWithUser{Device: d, Address: cur.Address, Compliant: cur.Compliant}, nil
+	return cur.with(d), nil
 }
 
 // CancelWipe cancels a wipe not yet sent.
@@ -424,7 +452,7 @@ func (s *Service) CancelWipe(ctx context.Context, p Principal, id store.Partners
 		return DeviceWithUser{}, err
 	}
 	s.audit(ctx, p, "api.device.wipe-cancel", deviceTarget(d), "")
-	return DeviceWithUser{Device: d, Address: cur.Address, Compliant: cur.Compliant}, nil
+	return cur.with(d), nil
 }
 
 // RemoveDevice deletes a partnership.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/easd/easd/devices"
 	"github.com/easd/easd/internal/hourly"
+	"github.com/easd/easd/policy"
 	"github.com/easd/easd/store"
 	"github.com/easd/easd/store/storetest"
 )
@@ -206,5 +207,75 @@ func TestDeviceListAndSuccessors(t *testing.T) {
 		l = decode[list](t, en.do(http.MethodGet, "/devices?seen_after="+since, tok, nil))
 		require.Equal(t, 1, l.Total)
 		assert.Equal(t, "SAME", l.Items[0].DeviceID)
+	})
+}
+
+// TestDevicePolicyNamesAndQueueOrder: a helpdesk agent, who cannot read
+// /policies, sees which policy a device acknowledged and which one its
+// user now has, by name, in the list, the detail and an action's answer;
+// sort=first_seen lists the quarantine queue longest waiting first across
+// pages.
+func TestDevicePolicyNamesAndQueueOrder(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		en := newEnv(t, st, nil)
+		ctx := t.Context()
+		tok := en.login("desk", "desk pw")
+		def, err := en.svc.pol.Default(ctx)
+		require.NoError(t, err)
+		u := en.user()
+		var ids []string
+		for i := range 3 {
+			k := devices.Key{User: u.ID, DeviceID: fmt.Sprintf("Q%d", 3-i)} // Q3 first: names sort against age
+			d, err := en.reg.Touch(ctx, k, devices.Contact{DeviceType: "Android", ProtocolVersion: "16.1"})
+			require.NoError(t, err)
+			temp, err := en.reg.BeginProvision(ctx, k, def.ID, def.Version)
+			require.NoError(t, err)
+			_, err = en.reg.Acknowledge(ctx, k, temp, 1)
+			require.NoError(t, err)
+			_, err = en.reg.SetAccess(ctx, d.ID, store.AccessQuarantined, "setup")
+			require.NoError(t, err)
+			ids = append(ids, k.DeviceID)
+			en.clk.Add(time.Minute)
+		}
+		exec := policy.Default()
+		exec.Name = "Executives"
+		execP, err := en.svc.pol.Create(ctx, exec)
+		require.NoError(t, err)
+		require.NoError(t, en.svc.pol.Assign(ctx, u.ID, execP.ID))
+
+		type list struct {
+			Items []deviceJSON `json:"items"`
+			Total int          `json:"total"`
+		}
+		var got []string
+		for offset := 0; offset < 3; offset += 2 {
+			l := decode[list](t, en.do(http.MethodGet, fmt.Sprintf("/devices?user=%s&state=quarantined&sort=first_seen&limit=2&offset=%d", u.Address, offset), tok, nil))
+			assert.Equal(t, 3, l.Total)
+			for _, d := range l.Items {
+				got = append(got, d.DeviceID)
+				assert.Equal(t, "Executives", d.PolicyName, "the user's policy")
+				assert.Equal(t, def.Name, d.AckPolicyName, "the acknowledged policy")
+				assert.False(t, d.PolicyCompliant)
+			}
+		}
+		assert.Equal(t, ids, got, "oldest first across pages")
+		l := decode[list](t, en.do(http.MethodGet, "/devices?user="+u.Address+"&sort=-first_seen", tok, nil))
+		require.Len(t, l.Items, 3)
+		assert.Equal(t, ids[2], l.Items[0].DeviceID, "newest first")
+
+		first := l.Items[2]
+		d := decode[deviceJSON](t, en.do(http.MethodGet, fmt.Sprintf("/devices/%d", first.ID), tok, nil))
+		assert.Equal(t, "Executives", d.PolicyName)
+		assert.Equal(t, def.Name, d.AckPolicyName)
+		d = decode[deviceJSON](t, en.do(http.MethodPost, fmt.Sprintf("/devices/%d/allow", first.ID), tok, nil))
+		assert.Equal(t, store.AccessAllowed, d.AccessState)
+		assert.Equal(t, "Executives", d.PolicyName, "an action's answer names the policies too")
+		assert.Equal(t, def.Name, d.AckPolicyName)
+
+		// A device that never provisioned acknowledged nothing.
+		fresh := en.device(store.AccessAllowed, false)
+		d = decode[deviceJSON](t, en.do(http.MethodGet, fmt.Sprintf("/devices/%d", fresh.ID), tok, nil))
+		assert.Empty(t, d.AckPolicyName)
+		assert.Equal(t, def.Name, d.PolicyName)
 	})
 }

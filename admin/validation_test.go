@@ -56,7 +56,7 @@ func TestValidation(t *testing.T) {
 			{"unknown policy", "PUT", "/users/" + alice.Address + "/policy", map[string]int{"policy_id": 99999}, 404, CodeNotFound, ""},
 			{"bad state filter", "GET", "/devices?state=lost", nil, 400, CodeInvalid, "state"},
 			{"bad wipe_pending", "GET", "/devices?wipe_pending=maybe", nil, 400, CodeInvalid, "wipe_pending"},
-			{"bad sort", "GET", "/devices?sort=colour", nil, 400, CodeInvalid, "sort"},
+			{"bad sort", "GET", "/devices?sort=colour", nil, 400, CodeInvalid, "first_seen"},
 			{"bad compliance", "GET", "/devices?compliance=maybe", nil, 400, CodeInvalid, "compliance"},
 			{"bad wipe filter", "GET", "/devices?wipe=gone", nil, 400, CodeInvalid, "wipe"},
 			{"wipe filters contradict", "GET", "/devices?wipe=wiped&wipe_pending=true", nil, 400, CodeInvalid, "contradicts"},
