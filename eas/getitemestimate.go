@@ -98,11 +98,18 @@ func (s *Syncer) estimate(ctx context.Context, r *Request, c estimateColl) (Stat
 	if c.filter != nil {
 		snap.Opts.FilterType = *c.filter
 	}
-	// The change log and the window, on a copy; the initial load is counted, not read.
+	only, err := visibleItems(ctx, s.st, r, f)
+	if err != nil {
+		return 0, estimateResult{err: err}
+	}
+	// The change log and the window, on a copy; the initial load is counted, not read
+	// (except for a quarantined device, which sees only a few notices: they are read).
 	cursor, loadEnd := snap.Cursor, snap.LoadEnd
-	snap.Cursor, snap.LoadEnd = 0, 0
+	if only == nil {
+		snap.Cursor, snap.LoadEnd = 0, 0
+	}
 	filterBefore := snap.Filter
-	cmds, _, err := s.collect(ctx, r.Account.Mailbox, f, snap, math.MaxInt32, time.Now().Add(s.budget))
+	cmds, _, err := s.collect(ctx, r.Account.Mailbox, f, snap, only, math.MaxInt32, time.Now().Add(s.budget))
 	if err != nil {
 		return 0, estimateResult{err: err}
 	}
@@ -110,7 +117,7 @@ func (s *Syncer) estimate(ctx context.Context, r *Request, c estimateColl) (Stat
 	if wider(snap.Opts.FilterType, filterBefore) {
 		cursor, loadEnd = 0, f.UIDNext
 	}
-	if cursor+1 < loadEnd {
+	if only == nil && cursor+1 < loadEnd {
 		var since time.Time
 		if w := filterWindow(snap.Opts.FilterType); w > 0 {
 			since = s.now().Add(-w)

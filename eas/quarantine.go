@@ -1,6 +1,10 @@
 package eas
 
-import "github.com/easd/easd/store"
+import (
+	"context"
+
+	"github.com/easd/easd/store"
+)
 
 // collectionAllowed reports whether the device of r may see folder: always, except that a
 // quarantined device sees only its Inbox (issue 6; Exchange's quarantine shows the Inbox
@@ -26,4 +30,27 @@ func quarantineView(r *Request, fs []store.HierarchyFolder) []store.HierarchyFol
 		}
 	}
 	return out
+}
+
+// noticeStore is the optional capability of a store (*store.Store has it) that tells which
+// items are easd's own notices (store.DeliverNotice).
+type noticeStore interface {
+	NoticeItems(ctx context.Context, folder store.FolderID) (map[store.ItemID]bool, error)
+}
+
+// visibleItems returns the items of folder a quarantined device may see: only the notices,
+// the message that explains the wait among them (Exchange shows a quarantined device
+// nothing else; the rest of the Inbox is what the quarantine protects). Nil, for any other
+// device: every item. A store that cannot tell notices apart shows a quarantined device
+// nothing. Approval drops the device's content sync states (store.SetDeviceAccess), so its
+// next Sync starts again and gets every item.
+func visibleItems(ctx context.Context, st any, r *Request, folder store.Folder) (map[store.ItemID]bool, error) {
+	if r.Access != store.AccessQuarantined {
+		return nil, nil
+	}
+	ns, ok := st.(noticeStore)
+	if !ok {
+		return map[store.ItemID]bool{}, nil
+	}
+	return ns.NoticeItems(ctx, folder.ID)
 }

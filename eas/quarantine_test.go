@@ -279,6 +279,91 @@ func TestQuarantineByRuleAndApproval(t *testing.T) {
 	})
 }
 
+// A quarantined device sees only the notice in its Inbox: the rest of the mailbox is what
+// the quarantine protects, so it can neither list, count, fetch, change nor delete it.
+// Approval makes its next Sync start again, and then every item comes.
+func TestQuarantineShowsOnlyTheNotice(t *testing.T) {
+	t.Parallel()
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		env := newMDMEnv(t, st, devices.Options{DefaultAccess: store.AccessQuarantined})
+		ctx := t.Context()
+		secret, err := st.Deliver(ctx, env.alice.Address, []byte("From: <bob@example.com>\r\nSubject: Secret plans\r\n\r\nplans\r\n"))
+		require.NoError(t, err)
+		inbox, err := st.FolderByType(ctx, env.alice.Mailbox, store.FolderInbox)
+		require.NoError(t, err)
+
+		c := env.client("Q1", "iPhone", eas.Version161)
+		handshake(t, c)
+		require.Equal(t, store.AccessQuarantined, env.device(t, "Q1").AccessState)
+		status, _, names := hierarchy(t, c, "0")
+		require.Equal(t, 1, status)
+		require.Equal(t, []string{"Inbox"}, names)
+
+		sync := func(cr collReq) *wnode {
+			resp, err := c.Do(ctx, &easclient.Request{Cmd: eas.CmdSync, Body: syncBody(t, []collReq{cr}, nil)})
+			require.NoError(t, err)
+			require.Equal(t, http.StatusOK, resp.StatusCode)
+			coll := parseWBXML(t, resp.Body).child(wbxml.AirSyncCollections).child(wbxml.AirSyncCollection)
+			require.NotNil(t, coll)
+			return coll
+		}
+		id := folderIDString(inbox)
+		first := sync(collReq{key: "0", id: id})
+		require.Equal(t, "1", first.get(wbxml.AirSyncStatus))
+		second := sync(collReq{key: first.get(wbxml.AirSyncSyncKey), id: id, window: 100})
+		require.Equal(t, "1", second.get(wbxml.AirSyncStatus))
+		var subjects []string
+		for _, a := range second.child(wbxml.AirSyncCommands).all(wbxml.AirSyncAdd) {
+			subjects = append(subjects, a.child(wbxml.AirSyncApplicationData).get(wbxml.EmailSubject))
+		}
+		assert.Equal(t, []string{"Your device is waiting for approval"}, subjects, "only the notice")
+		key := second.get(wbxml.AirSyncSyncKey)
+
+		// Fetching, flagging as read or deleting the hidden message: not found (8), nothing changes.
+		sid := itemServerID(secret)
+		third := sync(collReq{key: key, id: id, commands: func(enc *wbxml.Encoder) {
+			enc.Start(wbxml.AirSyncFetch)
+			enc.String(wbxml.AirSyncServerId, sid)
+			enc.End()
+			enc.Start(wbxml.AirSyncChange)
+			enc.String(wbxml.AirSyncServerId, sid)
+			enc.Start(wbxml.AirSyncApplicationData)
+			enc.Int(wbxml.EmailRead, 1)
+			enc.End()
+			enc.End()
+			enc.Start(wbxml.AirSyncDelete)
+			enc.String(wbxml.AirSyncServerId, sid)
+			enc.End()
+		}})
+		require.Equal(t, "1", third.get(wbxml.AirSyncStatus))
+		resps := third.child(wbxml.AirSyncResponses)
+		require.NotNil(t, resps)
+		for _, tag := range []wbxml.Tag{wbxml.AirSyncFetch, wbxml.AirSyncChange, wbxml.AirSyncDelete} {
+			r := resps.child(tag)
+			require.NotNil(t, r, "a response for %v", tag)
+			assert.Equal(t, "8", r.get(wbxml.AirSyncStatus), "%v of a hidden item", tag)
+		}
+		still, err := st.Item(ctx, secret.ID)
+		require.NoError(t, err, "not deleted")
+		assert.False(t, still.Seen, "not marked read")
+		key = third.get(wbxml.AirSyncSyncKey)
+
+		// New mail while in quarantine does not show either.
+		_, err = st.Deliver(ctx, env.alice.Address, []byte("From: <bob@example.com>\r\nSubject: More plans\r\n\r\nmore\r\n"))
+		require.NoError(t, err)
+		fourth := sync(collReq{key: key, id: id})
+		if fourth.get(wbxml.AirSyncStatus) == "1" {
+			assert.Nil(t, fourth.child(wbxml.AirSyncCommands), "nothing new for a quarantined device")
+		}
+
+		// Approval: the old key is refused (3), a new sync from 0 brings everything.
+		_, err = env.reg.SetAccess(ctx, env.device(t, "Q1").ID, store.AccessAllowed, "cli:root")
+		require.NoError(t, err)
+		assert.Equal(t, "3", sync(collReq{key: key, id: id}).get(wbxml.AirSyncStatus))
+		assert.ElementsMatch(t, []string{"Your device is waiting for approval", "Secret plans", "More plans"}, inboxSubjects(t, c, inbox))
+	})
+}
+
 func TestDeviceAccessPrecedence(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

@@ -691,7 +691,11 @@ func (s *Syncer) run(ctx context.Context, r *Request, rd *round, remaining *int,
 	)
 	if c.getChanges {
 		var err error
-		cmds, more, err = s.collect(ctx, r.Account.Mailbox, rd.folder, snap, limit, deadline)
+		only, err := visibleItems(ctx, s.st, r, rd.folder)
+		if err != nil {
+			return err
+		}
+		cmds, more, err = s.collect(ctx, r.Account.Mailbox, rd.folder, snap, only, limit, deadline)
 		if err != nil {
 			return err
 		}
@@ -857,8 +861,9 @@ type serverCmd struct {
 	item store.Item // srvAdd, srvChange
 }
 
-// collect computes up to limit server commands from snap and advances snap past them.
-func (s *Syncer) collect(ctx context.Context, mb store.MailboxID, f store.Folder, snap *snapshot, limit int, deadline time.Time) ([]serverCmd, bool, error) {
+// collect computes up to limit server commands from snap and advances snap past them. only,
+// when not nil, are the items the device may see (visibleItems); the others are passed over.
+func (s *Syncer) collect(ctx context.Context, mb store.MailboxID, f store.Folder, snap *snapshot, only map[store.ItemID]bool, limit int, deadline time.Time) ([]serverCmd, bool, error) {
 	var cmds []serverCmd
 	now := s.now()
 	ft := snap.Opts.FilterType
@@ -866,7 +871,9 @@ func (s *Syncer) collect(ctx context.Context, mb store.MailboxID, f store.Folder
 	if w := filterWindow(ft); w > 0 {
 		since = now.Add(-w)
 	}
-	inWindow := func(it store.Item) bool { return since.IsZero() || !it.Received.Before(since) }
+	inWindow := func(it store.Item) bool {
+		return (only == nil || only[it.ID]) && (since.IsZero() || !it.Received.Before(since))
+	}
 
 	// The filter window: a changed FilterType, or the window moved on since it was applied.
 	if snap.Filter != ft || ft != 0 && now.Unix()-snap.Cutoff > int64(windowRecheck/time.Second) {
@@ -966,7 +973,7 @@ func (s *Syncer) collect(ctx context.Context, mb store.MailboxID, f store.Folder
 		}
 		for _, it := range page {
 			snap.Cursor = it.UID
-			if snap.holds(it.ID) {
+			if snap.holds(it.ID) || only != nil && !only[it.ID] {
 				continue
 			}
 			snap.hold(it.ID)

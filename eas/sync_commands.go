@@ -510,8 +510,20 @@ func (s *Syncer) applyCommands(ctx context.Context, r *Request, rd *round, snap 
 		seen[k]++
 		return k + "#" + strconv.Itoa(seen[k])
 	}
+	// A quarantined device may touch only what it sees (visibleItems); anything else is
+	// not found for it, as if it did not exist.
+	only, err := visibleItems(ctx, s.st, r, rd.folder)
+	if err != nil {
+		r.Log.Warn("sync: notices unreadable", "err", err)
+		only = map[store.ItemID]bool{}
+	}
 	for _, c := range rd.req.cmds {
 		res := cmdResult{kind: c.kind, clientID: c.clientID, serverID: c.serverID, status: StatusSuccess}
+		if id, ok := parseServerID(c.serverID); only != nil && c.kind != cmdAdd && (!ok || !only[id]) {
+			res.status = SyncStatusObjectNotFound
+			out = append(out, res)
+			continue
+		}
 		switch c.kind {
 		case cmdAdd:
 			s.applyAdd(ctx, r, rd, snap, c, &res)
