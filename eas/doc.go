@@ -20,7 +20,7 @@
 //	quirks.go            the client quirk table (docs/quirks.md)
 //	settings.go          Settings: Oof, DeviceInformation, UserInformation, DevicePassword, RMS
 //	sync.go              Sync: collections, windows, filters, long poll (DESIGN.md "Sync state")
-//	sync_state.go        the snapshot a sync key names, and the resend rule
+//	sync_state.go        the snapshot a sync key names, the resend rule, the current states in memory
 //	sync_commands.go     client Add/Change/Delete/Fetch and their Responses
 //	email.go             the Email content class: store item + MIME → WBXML (MS-ASEMAIL)
 //	airsyncbase.go       Body, BodyPreference, Attachments (MS-ASAIRS)

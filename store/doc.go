@@ -86,6 +86,16 @@
 // fits the same interface (see Notifier). Events are hints: the change log
 // is the truth.
 //
+// Two read caches live on them (the no-change EAS Sync reads neither table):
+// MailboxFolder (foldercache.go) keeps folders per mailbox and drops them on
+// every Event of the mailbox; CachedUserAndPolicy (accountcache.go) keeps an
+// account with its policy and drops it on the AdminChange that concerns it
+// (every user update publishes AdminChangeUser). Both trust their memory
+// only while other processes' signals arrive (the SQLite poller runs, the
+// PostgreSQL listener is connected: LiveNotifier), keep a value only if no
+// signal came while it was read, and re-read after a short TTL whatever
+// happens. The hottest read skips gorm (prepared.go, account.go).
+//
 // # Time
 //
 // Times are UTC with microsecond precision. On SQLite they are stored as
