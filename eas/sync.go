@@ -680,6 +680,15 @@ func (s *Syncer) run(ctx context.Context, r *Request, rd *round, remaining *int,
 	snap := rd.base.clone()
 	before := snap.encode()
 	resp := s.applyCommands(ctx, r, rd, snap)
+	if hasEffect(resp) {
+		// The device's own writes moved the folder's modseq: read it again, so that collect
+		// takes the snapshot past them (skipping them as the device's own, snap.Own). Else
+		// the saved snapshot would lag behind them and a Ping right after this Sync would
+		// answer 2 for the device's own change.
+		if rd.folder, err = s.st.Folder(ctx, rd.folder.ID); err != nil {
+			return err
+		}
+	}
 
 	limit := c.windowSize
 	if limit > *remaining {
