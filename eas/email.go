@@ -478,13 +478,8 @@ func appendEmail(enc *wbxml.Encoder, it store.Item, raw []byte, opts bodyOptions
 			}
 			enc.End()
 		}
-		// MS-ASEMAIL 2.2.2.45 LastVerbExecuted: 1 reply to sender, 3 forward (14.0+).
-		switch {
-		case it.Forwarded:
-			enc.Int(wbxml.Email2LastVerbExecuted, 3)
-		case it.Answered:
-			enc.Int(wbxml.Email2LastVerbExecuted, 1)
-		}
+		// MS-ASEMAIL 2.2.2.44 LastVerbExecuted, 2.2.2.45 LastVerbExecutionTime (14.0+).
+		appendLastVerb(enc, it)
 	}
 	if v >= Version160 {
 		// MS-ASEMAIL 2.2.2.43 IsDraft (16.0+).
@@ -495,7 +490,8 @@ func appendEmail(enc *wbxml.Encoder, it store.Item, raw []byte, opts bodyOptions
 
 // appendEmailChange writes the ApplicationData of a server Change of an email: the
 // properties that change on a message once delivered (MS-ASEMAIL 2.2.2.56 Read, 2.2.2.34
-// Flag, 2.2.2.10 Categories and 2.2.2.45 LastVerbExecuted from 14.0), not the whole item.
+// Flag, 2.2.2.10 Categories and 2.2.2.44 LastVerbExecuted with 2.2.2.45 LastVerbExecutionTime
+// from 14.0), not the whole item.
 func appendEmailChange(enc *wbxml.Encoder, it store.Item, v Version) error {
 	enc.Int(wbxml.EmailRead, boolInt(it.Seen))
 	appendFlag(enc, it)
@@ -509,12 +505,7 @@ func appendEmailChange(enc *wbxml.Encoder, it store.Item, v Version) error {
 			}
 			enc.End()
 		}
-		switch {
-		case it.Forwarded:
-			enc.Int(wbxml.Email2LastVerbExecuted, 3)
-		case it.Answered:
-			enc.Int(wbxml.Email2LastVerbExecuted, 1)
-		}
+		appendLastVerb(enc, it)
 	}
 	return enc.Err()
 }
@@ -561,20 +552,6 @@ func appendBody(enc *wbxml.Encoder, it store.Item, raw []byte, pm parsedMail, pr
 		// MS-ASAIRS 2.2.2.18.2 Preview (14.0+): up to the requested characters of plain text.
 		enc.String(wbxml.AirSyncBasePreview, truncateRunes(it.Preview, pref.Preview))
 	}
-	enc.End()
-}
-
-// appendFlag writes Email:Flag (MS-ASEMAIL 2.2.2.34): empty for no flag, FlagStatus 2 and
-// FlagType "Follow up" for a flagged message. The store keeps only flagged or not, so a
-// completed flag (status 1) reads back as no flag and start/due dates are not kept.
-func appendFlag(enc *wbxml.Encoder, it store.Item) {
-	if !it.Flagged {
-		enc.Empty(wbxml.EmailFlag)
-		return
-	}
-	enc.Start(wbxml.EmailFlag)
-	enc.Int(wbxml.EmailStatus, 2)
-	enc.String(wbxml.EmailFlagType, "Follow up")
 	enc.End()
 }
 

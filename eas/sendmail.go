@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/mail"
+	"strings"
+	"time"
 
 	"github.com/easd/easd/store"
 	"github.com/easd/easd/submission"
@@ -56,8 +59,9 @@ type MailOptions struct {
 // (FolderId and ItemId; LongId names a Search result, which this server does not produce, so
 // it is ItemNotFound) and ReplaceMime. SmartReply and SmartForward complete the client's
 // message from the original (submission.ComposeReply, ComposeForward) unless ReplaceMime says
-// the client already did, and mark the original Answered or Forwarded, which Sync reports as
-// LastVerbExecuted. The message then goes through submission.Submit.
+// the client already did, and record the reply or forward on the original with its time
+// (store.LastVerb, which also marks it Answered or Forwarded), which Sync reports as
+// LastVerbExecuted and LastVerbExecutionTime. The message then goes through submission.Submit.
 //
 // Success is an empty 200 response. Failures carry a common status (MS-ASCMD 2.2.2) in
 // ComposeMail Status from 14.0, and the HTTP status that stands for it before (MS-ASCMD 2.2.2):
@@ -232,19 +236,60 @@ func (m *Mail) smart(ctx context.Context, r *Request, dec *wbxml.Decoder, root w
 	if err != nil {
 		return submitStatus(err)
 	}
-	if err := m.submit(ctx, r, c, msg); err != nil {
+	res, err := m.submitResult(ctx, r, c, msg)
+	if err != nil {
 		return err
 	}
-	// MS-ASEMAIL 2.2.2.43 LastVerbExecuted comes from these flags.
-	yes := true
-	f := store.FlagsUpdate{Answered: &yes}
-	if root == wbxml.ComposeMailSmartForward {
-		f = store.FlagsUpdate{Forwarded: &yes}
+	// MS-ASEMAIL 2.2.2.44 LastVerbExecuted and 2.2.2.45 LastVerbExecutionTime: the store
+	// keeps the latest verb with its time (a reply after a forward shows as the reply) and
+	// sets \Answered or $Forwarded for IMAP.
+	verb := store.LastVerb{Verb: store.VerbForward, At: time.Now()}
+	if root == wbxml.ComposeMailSmartReply {
+		verb.Verb = replyVerb(orig, r.Account.Address, res)
 	}
-	if _, err := m.st.SetFlags(ctx, orig.ID, f); err != nil {
+	if _, err := m.st.SetFlags(ctx, orig.ID, store.FlagsUpdate{LastVerb: &verb}); err != nil {
 		r.Log.Warn("mark original after smart command", "item", orig.ID, "err", err)
 	}
 	return nil
+}
+
+// replyVerb tells a reply to all from a reply to the sender. MS-ASCMD 2.2.1.16 SmartReply
+// has no element saying which the user chose, so the recipients decide: a reply that goes to
+// any of the original's To or Cc recipients other than the user is REPLYTOALL (MS-ASEMAIL
+// 2.2.2.44 value 2), any other reply REPLYTOSENDER (1).
+func replyVerb(orig store.Item, self string, res submission.Result) store.Verb {
+	others := addressSet(orig.To + "," + orig.Cc)
+	delete(others, strings.ToLower(self))
+	for _, list := range [][]string{res.Local, res.Remote} {
+		for _, a := range list {
+			if others[strings.ToLower(a)] {
+				return store.VerbReplyToAll
+			}
+		}
+	}
+	return store.VerbReplyToSender
+}
+
+// addressSet returns the lower-cased addresses of a stored address list (display text such
+// as `"Name" <a@b>, c@d`).
+func addressSet(list string) map[string]bool {
+	out := make(map[string]bool)
+	if as, err := mail.ParseAddressList(list); err == nil {
+		for _, a := range as {
+			out[strings.ToLower(a.Address)] = true
+		}
+		return out
+	}
+	for part := range strings.SplitSeq(list, ",") {
+		part = strings.TrimSpace(part)
+		if i := strings.LastIndexByte(part, '<'); i >= 0 {
+			part = strings.TrimSuffix(part[i+1:], ">")
+		}
+		if part != "" {
+			out[strings.ToLower(part)] = true
+		}
+	}
+	return out
 }
 
 // source finds the original of a Smart command: an item of the user's mailbox.
@@ -268,13 +313,18 @@ func (m *Mail) source(ctx context.Context, r *Request, c composeRequest) (store.
 }
 
 func (m *Mail) submit(ctx context.Context, r *Request, c composeRequest, msg []byte) error {
-	_, err := m.sub.Submit(ctx, r.Account, msg, submission.SubmitOptions{DeviceID: r.DeviceID, ClientID: c.clientID,
+	_, err := m.submitResult(ctx, r, c, msg)
+	return err
+}
+
+// submitResult submits msg; MS-ASCMD 2.2.1.15: a successful SendMail has an empty response.
+func (m *Mail) submitResult(ctx context.Context, r *Request, c composeRequest, msg []byte) (submission.Result, error) {
+	res, err := m.sub.Submit(ctx, r.Account, msg, submission.SubmitOptions{DeviceID: r.DeviceID, ClientID: c.clientID,
 		SaveInSent: c.saveInSent})
 	if err != nil {
-		return submitStatus(err)
+		return res, submitStatus(err)
 	}
-	// MS-ASCMD 2.2.1.15: a successful SendMail has an empty response.
-	return nil
+	return res, nil
 }
 
 // submitStatus maps a submission error to its common status (MS-ASCMD 2.2.2).

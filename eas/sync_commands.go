@@ -296,11 +296,14 @@ func readCommands(dec *wbxml.Decoder) ([]clientCmd, error) {
 }
 
 // emailChange is what a client may change on an email (MS-ASEMAIL 2.2.2.56 Read, 2.2.2.34
-// Flag, 2.2.2.10 Categories); nil fields were not sent.
+// Flag, 2.2.2.10 Categories); nil fields were not sent. bad says why the Change cannot be
+// applied (a flag status other than 0-2, a date that does not parse): it is answered 6 and
+// changes nothing.
 type emailChange struct {
 	read       *bool
-	flagged    *bool
+	flag       *store.Flag
 	categories *[]string
+	bad        error
 }
 
 func readEmailChange(dec *wbxml.Decoder) (emailChange, error) {
@@ -322,30 +325,14 @@ func readEmailChange(dec *wbxml.Decoder) (emailChange, error) {
 			v := n == 1
 			ch.read = &v
 		case wbxml.EmailFlag:
-			// MS-ASEMAIL 2.2.2.34: an empty Flag clears it; FlagStatus 2 is flagged, 1
-			// complete and 0 cleared (the store keeps flagged or not).
-			v := false
-			if t.Content {
-				for {
-					ft, more, err := dec.Child()
-					if err != nil {
-						return ch, err
-					}
-					if !more {
-						break
-					}
-					if ft.Tag == wbxml.EmailStatus {
-						n, err := dec.Int()
-						if err != nil {
-							return ch, err
-						}
-						v = n == 2
-					} else if err := dec.Skip(); err != nil {
-						return ch, err
-					}
-				}
+			f, bad, err := readFlag(dec, t.Content)
+			if err != nil {
+				return ch, err
 			}
-			ch.flagged = &v
+			ch.flag = &f
+			if bad != nil {
+				ch.bad = bad
+			}
 		case wbxml.EmailCategories:
 			cats := []string{}
 			if t.Content {
@@ -599,6 +586,14 @@ func (s *Syncer) applyChange(ctx context.Context, r *Request, rd *round, snap *s
 		return
 	}
 	res.effect = true
+	if c.change.bad != nil {
+		// MS-ASEMAIL 2.2.2.74: a flag Status other than 0, 1 or 2 is answered 6; so is a
+		// Flag date that is not an MS-ASDTYPE 2.3 dateTime. Nothing of the Change is applied.
+		r.Log.Debug("sync change refused", "item", id, "err", c.change.bad)
+		res.status = SyncStatusConversion
+		rd.record.done(key, doneCmd{Status: SyncStatusConversion})
+		return
+	}
 	// MS-ASCMD 2.2.3.34 Conflict: 1 (the default), the server's change wins when the item
 	// changed on the server since the device last saw it.
 	if snap.Opts.Conflict != 0 && it.ModSeq > snap.ModSeq && snap.Own[id] != it.ModSeq {
@@ -606,7 +601,7 @@ func (s *Syncer) applyChange(ctx context.Context, r *Request, rd *round, snap *s
 		rd.record.done(key, doneCmd{Status: SyncStatusConflict})
 		return
 	}
-	u := store.FlagsUpdate{Seen: c.change.read, Flagged: c.change.flagged, Categories: c.change.categories}
+	u := store.FlagsUpdate{Seen: c.change.read, Flag: completing(c.change.flag, it.Flag), Categories: c.change.categories}
 	after, err := s.st.SetFlags(ctx, id, u)
 	if err != nil {
 		r.Log.Error("sync change", "err", err)
