@@ -53,6 +53,14 @@ func (e *env) chartRows(label string) map[string]string {
 	return rows
 }
 
+// fact is the value beside label in the definition list inside sel (the
+// device page's panels), "" if there is none.
+func (e *env) fact(sel, label string) string {
+	e.t.Helper()
+	return eval[string](e, fmt.Sprintf(`[...document.querySelectorAll(%q)]
+		.find((dt) => dt.textContent.trim() === %q)?.nextElementSibling?.textContent.trim() ?? ""`, sel+" dt", label))
+}
+
 // cards reads the overview's number cards: the page each links to → the
 // number it shows.
 func (e *env) cards() map[string]string {
@@ -135,8 +143,12 @@ func row(d devices.Device) string { return fmt.Sprintf(`tr[data-device-id="%d"]`
 // in bulk.
 func TestQuarantineApproval(t *testing.T) {
 	e := newEnv(t, app.Config{DefaultAccess: store.AccessQuarantined})
-	alice, bob := e.user("alice@example.com"), e.user("bob@example.com")
+	alice, bob, zoe := e.user("alice@example.com"), e.user("bob@example.com"), e.user("zoe@example.com")
 	e.deliver(alice, "Quarterly numbers")
+	// Zoe's phone has waited longest: the queue shows it first although
+	// her address sorts last.
+	require.Equal(t, 1, e.newPhone(zoe.Address, "ZOEPHONE1", "Android", "Pixel 6", "Android 14").provision())
+	zoePhone := e.device(zoe, "ZOEPHONE1")
 
 	p := e.newPhone(alice.Address, "NEWPHONE1", "iPhone", "iPhone 16", "iOS 18.2")
 	require.Equal(t, 1, p.provision())
@@ -157,7 +169,9 @@ func TestQuarantineApproval(t *testing.T) {
 
 	e.login(adminName, adminPassword)
 	e.nav("quarantine")
-	require.Equal(t, 5, e.count(`#main tr[data-device-id]`), "five devices wait")
+	require.Equal(t, 6, e.count(`#main tr[data-device-id]`), "six devices wait")
+	assert.Equal(t, fmt.Sprint(zoePhone.ID), eval[string](e, `document.querySelector('#main tr[data-device-id]').dataset.deviceId`),
+		"longest waiting first")
 	assert.Contains(t, e.text(row(d)), alice.Address)
 	assert.Contains(t, e.text(row(d)), "NEWPHONE1")
 
@@ -194,7 +208,8 @@ func TestQuarantineApproval(t *testing.T) {
 	}
 	bulk([]string{"BULKA1", "BULKA2"}, "#bulk-approve", "Approved", store.AccessAllowed)
 	bulk([]string{"BULKB1", "BULKB2"}, "#bulk-block", "Blocked", store.AccessBlocked)
-	assert.Equal(t, 0, e.count(`#main tr[data-device-id]`), "the queue is empty")
+	assert.Equal(t, 1, e.count(`#main tr[data-device-id]`), "only Zoe's phone waits")
+	assert.Equal(t, 1, e.count(row(zoePhone)))
 
 	for id, state := range map[string]int{"BULKA1": 1, "BULKB1": int(eas.StatusDeviceIsBlockedForThisUser)} {
 		st, _ := others[id].folderSync()
@@ -248,6 +263,8 @@ func TestHelpdeskWipe(t *testing.T) {
 
 	e.openDevice(d)
 	e.screenshot("device-helpdesk")
+	// The policy by name, though helpdesk cannot read /policies.
+	assert.Contains(t, e.text("#main .o-policy"), "Acknowledged Default v1.")
 	for _, action := range []string{"remove", "quarantine", "reset", "trace"} {
 		assert.Equal(t, 0, e.count(fmt.Sprintf(`button[data-action=%q]`, action)), "helpdesk has no %s button", action)
 	}
@@ -281,6 +298,10 @@ func TestHelpdeskWipe(t *testing.T) {
 	e.click(fmt.Sprintf(`%s a[href="#/devices/%d"]`, row(d), d.ID))
 	e.waitPage("device")
 	assert.Contains(t, e.text("#main"), "acknowledged")
+	assert.Equal(t, "remote wipe", e.fact("#main .o-access", "Reason"), "blocked by the wipe")
+	assert.Equal(t, helpdeskName, e.fact("#main .o-access", "Set by"), "the agent who asked for the wipe")
+	assert.NotContains(t, e.text("#main .o-policy"), "provision again", "a wiped device does not provision again")
+	assert.Zero(t, e.count(`button[data-action="allow"]`), "a wiped device stays blocked")
 
 	// The admin sees who asked for the wipe and what the phone did.
 	e.click("#logout")
@@ -302,9 +323,12 @@ const expiredMessage = "Your session expired — log in again."
 
 // TestInactivityTimeout: ten idle minutes and a second end the session;
 // the next click shows the login page with the reason, and logging in
-// again works.
+// again returns to where the user was going, filters and all.
 func TestInactivityTimeout(t *testing.T) {
 	e := newEnv(t, app.Config{AdminIdle: 10 * time.Minute})
+	alice := e.user("alice@example.com")
+	require.Equal(t, 1, e.newPhone(alice.Address, "KEEPPHONE1", "iPhone", "iPhone 15", "iOS 18.1").provision())
+	d := e.device(alice, "KEEPPHONE1")
 	e.login(adminName, adminPassword)
 	e.nav("devices")
 
@@ -321,6 +345,31 @@ func TestInactivityTimeout(t *testing.T) {
 	assert.False(t, e.visible("#top"), "no navigation after the session ended")
 	assert.Empty(t, eval[string](e, `document.body.dataset.role ?? ""`))
 
+	e.typeLogin(adminName, adminPassword)
+	e.waitPage("devices")
+	assert.Equal(t, "#/devices", eval[string](e, `location.hash`), "back on the page the click led to, not the overview")
+	assert.Equal(t, 1, e.count(row(d)))
+
+	// On a device page, idle too long: the page's own action finds the
+	// session gone, and logging in again shows the same device.
+	devHash := fmt.Sprintf("#/devices/%d", d.ID)
+	e.click(fmt.Sprintf(`%s a[href=%q]`, row(d), devHash))
+	e.waitPage("device")
+	e.clock.Advance(10*time.Minute + time.Second)
+	e.click(`button[data-action="block"]`)
+	e.waitFor(`document.querySelector('#confirm').open`)
+	e.click("#confirm-ok")
+	e.waitPage("login")
+	assert.Equal(t, expiredMessage, strings.TrimSpace(e.text("#login-message")))
+	assert.Equal(t, store.AccessAllowed, e.device(alice, "KEEPPHONE1").AccessState, "the refused action changed nothing")
+	e.typeLogin(adminName, adminPassword)
+	e.waitPage("device")
+	assert.Equal(t, devHash, eval[string](e, `location.hash`))
+	assert.Contains(t, e.text("#main h1"), "iPhone 15")
+
+	// Logging out on purpose and in again starts at the overview.
+	e.click("#logout")
+	e.waitPage("login")
 	e.typeLogin(adminName, adminPassword)
 	e.waitPage("overview")
 }

@@ -145,10 +145,18 @@ func TestScreenshots(t *testing.T) {
 	e.do(chromedp.Navigate(e.srv.URL + "/admin/#/devices/" + ids["ALICEOLD01"]))
 	e.waitPage("device")
 	e.fullScreenshot("device")
+	assert.Equal(t, "remote wipe", e.fact("#main .o-access", "Reason"))
+	assert.Equal(t, helpdeskName, e.fact("#main .o-access", "Set by"), "who asked for the wipe")
+	assert.NotContains(t, e.text("#main .o-policy"), "provision again")
 	successor := `#main a[href="#/devices/` + ids["ALICERESET01"] + `"]`
 	require.Equal(t, 1, e.count(successor), "the new phone is the wiped one's likely successor")
 	e.click(successor)
-	e.waitPage("device")
+	// Both pages are "device" pages: wait for the new one's DeviceId.
+	e.waitFor(`document.querySelector('#main').dataset.ready === 'true' &&
+		document.querySelector('#main .o-info').textContent.includes('ALICERESET01')`)
+	// The new phone acknowledged the default policy before Alice got
+	// Executives.
+	assert.Contains(t, e.text("#main .o-policy"), "Acknowledged Default v1; the user's policy is Executives v1.")
 	e.click(`button[data-action="wipe"]`)
 	e.waitFor(`document.querySelector('#confirm').open`)
 	e.screenshot("wipe-dialog")

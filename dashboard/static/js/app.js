@@ -57,10 +57,14 @@ export function go(hash) {
   else location.hash = hash;
 }
 
+// sessionExpired shows the login page; logging in again returns to the
+// route the user was on (or was going to: the hash has already changed
+// when a navigation's request finds the session gone).
 function sessionExpired(code) {
   loginMessage = code === 'session_expired' || code === 'invalid_token' || code === 'unauthenticated'
     ? 'Your session expired — log in again.'
     : 'You were logged out — log in again.';
+  if (location.hash && !location.hash.startsWith('#/login')) loginNext = location.hash;
   showChrome();
   go('#/login');
 }

@@ -83,7 +83,7 @@ export function bars(title, rows, { headings = ['Label', 'Count'], empty, max = 
   let list = [...rows].sort((a, b) => b.value - a.value);
   if (list.length > max) {
     const rest = list.slice(max - 1).reduce((a, r) => a + r.value, 0);
-    list = [...list.slice(0, max - 1), { label: 'Other', value: rest }];
+    list = [...list.slice(0, max - 1), { label: 'Other', value: rest, colour: '#64748b' }];
   }
   const top = Math.max(1, ...list.map((r) => r.value));
   const rowH = 28, labelW = 150, barW = 220, valueW = 56;
@@ -105,7 +105,7 @@ export function bars(title, rows, { headings = ['Label', 'Count'], empty, max = 
  * [{label, values: [n, …]}], series [{name, colour}]), with a legend and a
  * table of every part and the total.
  */
-export function stacked(title, rows, series, { empty, firstHeading = 'Hour' } = {}) {
+export function stacked(title, rows, series, { empty, firstHeading = 'Hour', width = 1000 } = {}) {
   const totals = rows.map((r) => r.values.reduce((a, v) => a + v, 0));
   const caption = h('figcaption', {}, title);
   if (!rows.length || totals.every((t) => t === 0)) {
@@ -113,7 +113,9 @@ export function stacked(title, rows, series, { empty, firstHeading = 'Hour' } = 
   }
   const top = niceMax(Math.max(1, ...totals));
   const n = rows.length;
-  const left = 48, bottom = 24, height = 230, plotH = height - bottom - 10, width = 1000;
+  // width is the drawing's width in pixels (its viewBox too), so the axis
+  // text keeps its size on a tablet instead of shrinking with the drawing.
+  const left = 48, bottom = 24, height = 230, plotH = height - bottom - 10;
   const colW = (width - left) / n;
   const svg = s('svg', { viewBox: `0 0 ${width} ${height}`, width: '100%', role: 'img', class: 'columns', preserveAspectRatio: 'xMinYMin meet',
     'aria-label': `${title}: ${rows.map((r, i) => `${r.label} ${totals[i]}`).join(', ')}` });
@@ -122,7 +124,8 @@ export function stacked(title, rows, series, { empty, firstHeading = 'Hour' } = 
     svg.append(s('line', { x1: left, x2: width, y1: y, y2: y, class: 'gridline' }));
     svg.append(s('text', { x: left - 6, y: y + 4, 'text-anchor': 'end', class: 'axis' }, Math.round(top * f).toLocaleString()));
   }
-  const every = Math.ceil(n / 12);
+  // A time label needs about 80 units; label every so many columns.
+  const every = Math.ceil(n / Math.max(2, Math.floor((width - left) / 80)));
   rows.forEach((row, i) => {
     const x = left + i * colW + 2;
     let y = 10 + plotH;

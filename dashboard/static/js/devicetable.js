@@ -7,10 +7,18 @@
 import * as api from './api.js';
 import { h, say, stateBadge, timeEl, deviceName, emptyRow, busy } from './dom.js';
 
-/** canDecide says whether the role may allow or block d (helpdesk: quarantined devices only). */
+/**
+ * canDecide says whether the role may allow or block d (helpdesk:
+ * quarantined devices only). A wiped device stays blocked until an
+ * administrator removes it: nobody decides for it.
+ */
 export function canDecide(d, isAdmin) {
+  if (d.wipe_state === 'acknowledged') return false;
   return isAdmin || d.access_state === 'quarantined';
 }
+
+// reasonShort says in a word or two why a row has its access state (store.Reason…).
+const reasonShort = { default: 'by default', rule: 'by a rule', 'user-list': 'by the user\'s list', individual: 'individual', wipe: 'wiped' };
 
 const verbs = {
   approve: { path: 'allow', done: 'Approved', doing: 'approve', state: 'allowed' },
@@ -19,7 +27,7 @@ const verbs = {
 
 /**
  * deviceTable renders devices into a table with actions. opts: isAdmin;
- * sort ({key, dir}), sortable (keys: model, user, state, last_seen) and
+ * sort ({key, dir}), sortable (keys: model, user, state, first_seen, last_seen) and
  * onSort(key) for sortable headings; onChanged(d)
  * after the server confirmed a change; removeWhen(d) drops a changed row
  * (the quarantine queue drops approved and blocked devices).
@@ -97,21 +105,23 @@ export function deviceTable(devices, opts) {
   bulkApprove.addEventListener('click', () => bulk(bulkApprove, 'approve'));
   bulkBlock.addEventListener('click', () => bulk(bulkBlock, 'block'));
 
+  const approveText = (d) => (d.access_state === 'quarantined' ? 'Approve' : 'Allow');
   const row = (d) => {
     const name = deviceName(d);
     const label = `${name} (${d.device_id}) of ${d.address}`;
     const decide = canDecide(d, isAdmin);
     const cells = [
       h('td', { class: 'sel' }, decide ? h('input', { type: 'checkbox', dataset: { select: String(d.id) }, 'aria-label': `Select ${label}`, onchange: refreshBulk }) : null),
-      h('td', {}, h('a', { href: `#/devices/${d.id}` }, name), h('span', { class: 'sub' }, [d.model && d.model !== name ? d.model : null, d.os].filter(Boolean).join(' · ') || d.device_type)),
+      h('td', { class: 'device-cell' }, h('a', { href: `#/devices/${d.id}` }, name), h('span', { class: 'sub' }, [d.model && d.model !== name ? d.model : null, d.os].filter(Boolean).join(' · ') || d.device_type)),
       h('td', {}, h('a', { href: `#/users/${api.enc(d.address)}` }, d.address)),
       h('td', { class: 'hide-narrow' }, h('code', {}, d.device_id), h('span', { class: 'sub' }, d.device_type)),
-      h('td', {}, stateBadge(d), d.access_reason ? h('span', { class: 'sub' }, d.access_reason) : null),
+      h('td', {}, stateBadge(d), d.access_reason ? h('span', { class: 'sub' }, reasonShort[d.access_reason] || d.access_reason) : null),
       h('td', { class: 'hide-narrow' }, timeEl(d.first_seen)),
       h('td', {}, timeEl(d.last_seen)),
       h('td', { class: 'actions-cell' },
+        // Approve answers the quarantine; a blocked device is allowed again.
         decide && d.access_state !== 'allowed'
-          ? h('button', { type: 'button', class: 'approve small', dataset: { action: 'approve' }, 'aria-label': `Approve ${label}`, onclick: (ev) => one(ev.currentTarget, byId.get(String(d.id)), 'approve') }, 'Approve') : null,
+          ? h('button', { type: 'button', class: 'approve small', dataset: { action: 'approve' }, 'aria-label': `${approveText(d)} ${label}`, onclick: (ev) => one(ev.currentTarget, byId.get(String(d.id)), 'approve') }, approveText(d)) : null,
         decide && d.access_state !== 'blocked'
           ? h('button', { type: 'button', class: 'danger-ghost small', dataset: { action: 'block' }, 'aria-label': `Block ${label}`, onclick: (ev) => one(ev.currentTarget, byId.get(String(d.id)), 'block') }, 'Block') : null),
     ];
@@ -137,11 +147,4 @@ export function deviceTable(devices, opts) {
   refreshBulk();
   const bar = h('div', { class: 'bulkbar' }, bulkApprove, bulkBlock, selCount);
   return { bar, table: h('div', { class: 'table-wrap' }, table) };
-}
-
-/** sortDevices orders a page of devices by key and dir ("asc"/"desc"). */
-export function sortDevices(list, { key, dir }) {
-  const val = (d) => (key === 'name' ? deviceName(d) : d[key]) ?? '';
-  const out = [...list].sort((a, b) => String(val(a)).localeCompare(String(val(b)), undefined, { numeric: true, sensitivity: 'base' }));
-  return dir === 'desc' ? out.reverse() : out;
 }

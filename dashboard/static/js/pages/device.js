@@ -31,18 +31,50 @@ function who(d) {
 // provisionText explains MS-ASPROV 2.2.2.54 Status values of the last Provision.
 const provisionText = { 1: 'acknowledged', 2: 'policy not defined', 3: 'unknown policy type', 4: 'policy data corrupt', 5: 'wrong policy key' };
 
+// policyText names a policy and its version: "Executives v2".
+function policyText(name, id, version) {
+  const n = name || (id ? `policy #${id}` : 'a policy');
+  return version ? `${n} v${version}` : n;
+}
+
+// compliance says whether the device applies the user's policy. The names
+// come with the device (a helpdesk agent cannot read /policies); pol, the
+// user's policy, adds its version when the server gave it.
 function compliance(d, pol) {
+  const wiped = d.wipe_state === 'acknowledged';
+  const wipePending = d.wipe_state === 'requested' || d.wipe_state === 'sent';
   if (!d.policy_key && !d.provisioned_at) {
+    if (wiped || wipePending) return h('span', { class: 'muted' }, 'Never provisioned.');
     return h('span', {}, badge('not provisioned', 'warn'), ' The device has not acknowledged a policy.');
   }
+  const acked = policyText(d.acknowledged_policy_name, d.policy_id, d.policy_version);
+  const userName = d.policy_name || (pol && pol.name) || '';
+  const users = userName ? policyText(userName, 0, pol && pol.name === userName ? pol.version : 0) : '';
+  // A wiped device never provisions again, and one about to be wiped gets
+  // the wipe instead of a new policy: compliance is moot.
+  if (wiped) return h('span', {}, `Acknowledged ${acked} before it was wiped.`);
+  if (wipePending) return h('span', {}, `Acknowledged ${acked}. A wipe is pending: the device gets the wipe, not a new policy.`);
   // policy_compliant is the server's verdict when it gives one; else compare with the user's policy.
   const current = typeof d.policy_compliant === 'boolean'
     ? d.policy_compliant
     : !!pol && d.policy_id === pol.id && d.policy_version === pol.version && d.provision_status === 1;
-  const acked = `${pol && pol.id === d.policy_id ? pol.name : 'policy #' + d.policy_id} version ${d.policy_version}`;
   if (current) return h('span', {}, badge('compliant', 'ok'), ` Acknowledged ${acked}.`);
   return h('span', {}, badge('not compliant', 'warn'), ` Acknowledged ${acked}`,
-    pol ? `; the user's policy is ${pol.name} version ${pol.version}` : '', '. The device must provision again.');
+    users ? `; the user's policy is ${users}` : '', '. The device must provision again.');
+}
+
+// reasonText says in words why a device has its access state
+// (store.Reason…).
+const reasonText = {
+  default: 'the server\'s default', rule: 'a device access rule', 'user-list': 'the user\'s allow or block list',
+  individual: 'an individual decision', wipe: 'remote wipe',
+};
+
+// setBy is who or what decided the access: for a wipe, who asked for it.
+function setBy(d) {
+  if (d.access_reason === 'wipe') return d.wipe_requested_by || '';
+  if (d.access_reason === 'default' || d.access_reason === 'user-list') return '';
+  return d.access_set_by;
 }
 
 function traceRows(list) {
@@ -209,7 +241,9 @@ export async function render(main, ctx) {
     h('div', { class: 'page-head' },
       h('div', {}, h('h1', {}, name), h('p', {}, h('a', { href: `#/users/${api.enc(d.address)}` }, d.address), ' · ', stateBadge(d))),
       h('div', { class: 'actions', role: 'group', 'aria-label': 'Device actions' }, actions)),
-    wiped ? h('p', { class: 'notice error' }, 'This device was wiped. It stays blocked until you remove the partnership.') : null,
+    wiped ? h('p', { class: 'notice error' }, isAdmin
+      ? 'This device was wiped. It stays blocked until you remove the partnership.'
+      : 'This device was wiped. It stays blocked until an administrator removes the partnership.') : null,
     d.access_state === 'quarantined' ? h('p', { class: 'notice warn' }, 'This device is in quarantine: it syncs only its Inbox until someone approves it.') : null,
     h('div', { class: 'split device-split' },
       h('div', {},
@@ -226,8 +260,8 @@ export async function render(main, ctx) {
         h('section', { class: 'panel o-access', 'aria-labelledby': 'access-h' },
           h('h2', { id: 'access-h' }, 'Access'),
           h('dl', { class: 'facts' },
-            fact('State', badge(d.access_state)), fact('Reason', d.access_reason),
-            fact('Set by', d.access_set_by), fact('Set', d.access_set_at ? when(d.access_set_at) : ''),
+            fact('State', badge(d.access_state)), fact('Reason', reasonText[d.access_reason] || d.access_reason),
+            fact('Set by', setBy(d)), fact('Set', d.access_set_at ? when(d.access_set_at) : ''),
             fact('First seen', when(d.first_seen)), fact('Last sync', timeEl(d.last_seen)))),
         h('section', { class: 'panel o-policy', 'aria-labelledby': 'policy-h' },
           h('h2', { id: 'policy-h' }, 'Policy'),

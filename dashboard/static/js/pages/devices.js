@@ -28,16 +28,16 @@ export async function render(main, ctx) {
   if (p.get('wipe_pending') === 'true') f.wipe = 'pending'; // older links
   f.seen = seen.some(([k]) => k && k === p.get('seen')) ? p.get('seen') : '';
   const offset = Math.max(0, Number(p.get('offset')) || 0);
-  // API sort values: last_seen, -last_seen, user, model, state. Default: most recently seen first.
-  const sortParam = ['last_seen', '-last_seen', 'user', 'model', 'state'].includes(p.get('sort')) ? p.get('sort') : '-last_seen';
-  const sort = { key: sortParam.replace(/^-/, ''), dir: sortParam === '-last_seen' ? 'desc' : 'asc' };
+  // API sort values: last_seen, -last_seen, first_seen, -first_seen, user, model, state. Default: most recently seen first.
+  const sortParam = ['last_seen', '-last_seen', 'first_seen', '-first_seen', 'user', 'model', 'state'].includes(p.get('sort')) ? p.get('sort') : '-last_seen';
+  const sort = { key: sortParam.replace(/^-/, ''), dir: sortParam.startsWith('-') ? 'desc' : 'asc' };
   const hashFor = (changes) => '#/devices' + api.query({ ...f, sort: sortParam === '-last_seen' ? '' : sortParam, offset: offset || '', ...changes });
   const { seen: seenKey, ...apiFilter } = f;
   const res = await api.get('/devices' + api.query({ ...apiFilter, ...seenParams(seenKey), sort: sortParam, limit, offset }));
   if (ctx.stale()) return;
 
   const opts = (list, cur) => list.map(([v, t]) => h('option', { value: v, selected: v === cur }, t));
-  const q = h('input', { type: 'search', id: 'filter-q', value: f.q, placeholder: 'Address, DeviceId, model or name', autocomplete: 'off', maxlength: 256 });
+  const q = h('input', { type: 'search', id: 'filter-q', value: f.q, placeholder: 'Address, DeviceId, model, name', autocomplete: 'off', maxlength: 256 });
   const state = h('select', { id: 'filter-state' }, opts([['', 'Any'], ['allowed', 'Allowed'], ['quarantined', 'Quarantined'], ['blocked', 'Blocked']], f.state));
   const compliance = h('select', { id: 'filter-compliance' }, opts([['', 'Any'], ['compliant', 'Compliant'], ['non-compliant', 'Not compliant']], f.compliance));
   const wipe = h('select', { id: 'filter-wipe' }, opts([['', 'Any'], ['pending', 'Wipe pending'], ['wiped', 'Wiped'], ['none', 'Not wiped']], f.wipe));
@@ -56,8 +56,15 @@ export async function render(main, ctx) {
   const { bar, table } = deviceTable(res.items, {
     isAdmin: ctx.isAdmin,
     sort,
-    sortable: ['model', 'user', 'state', 'last_seen'],
-    onSort: (key) => ctx.go(hashFor({ offset: '', sort: key === 'last_seen' ? (sortParam === '-last_seen' ? 'last_seen' : '') : key })),
+    sortable: ['model', 'user', 'state', 'first_seen', 'last_seen'],
+    // Times sort newest first, then oldest first on a second click; the
+    // rest sort one way. '' is the default, -last_seen.
+    onSort: (key) => {
+      let next = key;
+      if (key === 'last_seen') next = sortParam === '-last_seen' ? 'last_seen' : '';
+      else if (key === 'first_seen') next = sortParam === '-first_seen' ? 'first_seen' : '-first_seen';
+      ctx.go(hashFor({ offset: '', sort: next }));
+    },
     emptyText: filtered ? 'No device matches.' : 'No device has connected yet.',
   });
   const names = { type: 'device type', os: 'OS', model: 'model', user: 'user' };

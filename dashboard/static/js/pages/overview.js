@@ -10,6 +10,10 @@ import { donut, bars, stacked, stateColours, palette } from '../charts.js';
 
 const states = ['allowed', 'quarantined', 'blocked'];
 
+// otherColour is the grey of the "Other models" bar, so it does not pass
+// for one of the named models (slate, 4.8:1 on white).
+const otherColour = '#64748b';
+
 async function statsOrNull() {
   try {
     return await api.get('/stats');
@@ -70,6 +74,9 @@ export async function render(main, ctx) {
   const n = (s) => data.byState.find((r) => r.label === s).value;
   setQuarantineCount(n('quarantined'));
 
+  // The hourly chart spans the panel: #main's width less its padding and
+  // the panel's (about 5rem), between a phone's and a laptop's.
+  const chartWidth = Math.round(Math.min(1000, Math.max(480, main.clientWidth - 78)));
   const card = (kind, href, big, what) => h('a', { class: `card ${kind}`, href }, h('span', { class: 'big' }, big.toLocaleString()), h('span', { class: 'what' }, what));
   const filterLink = (param) => (r) => (!r.key || r.key === 'other' ? null : `#/devices${api.query({ [param]: r.key })}`);
   const series = [{ name: 'Sync', colour: palette[0] }, { name: 'Ping', colour: palette[2] }, { name: 'Other commands', colour: palette[1] }];
@@ -82,18 +89,18 @@ export async function render(main, ctx) {
       card('bad', '#/devices?state=blocked', n('blocked'), 'blocked'),
       card('bad', '#/devices?wipe=pending', data.wipePending, 'wipes pending'),
       data.compliant !== null ? card(data.total - data.compliant ? 'warn' : 'ok', '#/devices?compliance=non-compliant', data.total - data.compliant, 'not compliant with their policy') : null),
-    h('div', { class: 'grid' },
+    h('div', { class: 'grid charts-grid' },
       h('section', { class: 'panel', 'aria-label': 'Devices by state' },
         donut('Devices by state', data.byState.map((r) => ({ ...r, colour: stateColours[r.label] })),
           { headings: ['State', 'Devices'], unit: 'devices', empty: 'No device has connected yet.', onPick: (r) => (r.label === 'quarantined' ? '#/quarantine' : `#/devices?state=${r.label}`) })),
       h('section', { class: 'panel', 'aria-label': 'Devices by operating system' },
         donut('Devices by operating system', data.byOS, { headings: ['Operating system', 'Devices'], unit: 'devices', empty: 'No device has connected yet.', onPick: st ? filterLink('os') : null })),
-      h('section', { class: 'panel', 'aria-label': 'Devices by model' },
-        bars('Devices by model', data.byModel, { headings: ['Model', 'Devices'], empty: 'No device has connected yet.', max: 11 }))),
+      h('section', { class: 'panel wide-narrow', 'aria-label': 'Devices by model' },
+        bars('Devices by model', data.byModel.map((r) => (r.key === 'other' ? { ...r, colour: otherColour } : r)), { headings: ['Model', 'Devices'], empty: 'No device has connected yet.', max: 11 }))),
     h('section', { class: 'panel hourly', 'aria-label': 'ActiveSync requests per hour' },
       data.hourly
         ? [stacked('ActiveSync requests per hour, last 24 hours', data.hourly.map((r) => ({ label: hourLabel(r.start), values: [r.sync || 0, r.ping || 0, r.other || 0] })), series,
-          { empty: 'No ActiveSync requests in the last 24 hours.' }),
+          { empty: 'No ActiveSync requests in the last 24 hours.', width: chartWidth }),
           data.since ? h('p', { class: 'muted chart-note' }, `Counted by this server process since ${when(data.since)}.`) : null]
         : h('figure', { class: 'chart' }, h('figcaption', {}, 'ActiveSync requests per hour'), h('p', { class: 'muted chart-empty' }, 'This server does not report request statistics.'))),
     data.partial ? h('p', { class: 'muted' }, 'Operating systems and models are counted over the first 1000 devices.') : null,

@@ -1,15 +1,16 @@
-// Quarantine queue: devices waiting for a decision, oldest first, with
-// one-click approve or block and bulk actions.
+// Quarantine queue: devices waiting for a decision, longest waiting first
+// across pages (the API sorts by first_seen), with one-click approve or
+// block and bulk actions.
 
 import * as api from '../api.js';
 import { h, put, pager, setQuarantineCount } from '../dom.js';
-import { deviceTable, sortDevices } from '../devicetable.js';
+import { deviceTable } from '../devicetable.js';
 
 const limit = 50;
 
 export async function render(main, ctx) {
   const offset = Math.max(0, Number(ctx.params.get('offset')) || 0);
-  const res = await api.get('/devices' + api.query({ state: 'quarantined', limit, offset }));
+  const res = await api.get('/devices' + api.query({ state: 'quarantined', sort: 'first_seen', limit, offset }));
   if (ctx.stale()) return;
   let total = res.total;
   setQuarantineCount(total);
@@ -20,7 +21,7 @@ export async function render(main, ctx) {
       : `${total} device${total === 1 ? '' : 's'} waiting for a decision. Approve lets the device sync; block refuses it.`;
   };
   setCount();
-  const { bar, table } = deviceTable(sortDevices(res.items, { key: 'first_seen', dir: 'asc' }), {
+  const { bar, table } = deviceTable(res.items, {
     isAdmin: ctx.isAdmin,
     emptyText: 'No devices are waiting in quarantine.',
     removeWhen: (d) => d.access_state !== 'quarantined',

@@ -66,7 +66,7 @@ async function renderList(main, ctx) {
     q ? h('a', { href: '#/users' }, 'Clear') : null);
   form.addEventListener('submit', (ev) => { ev.preventDefault(); ctx.go('#/users' + api.query({ q: search.value.trim() })); });
   const rows = res.items.map((u) => h('tr', { dataset: { address: u.address } },
-    h('td', {}, h('a', { href: `#/users/${api.enc(u.address)}` }, u.address), u.display_name ? h('span', { class: 'sub' }, u.display_name) : null),
+    h('td', {}, h('a', { href: `#/users/${api.enc(u.address)}` }, u.address), h('span', { class: 'sub' }, u.display_name || 'no display name')),
     h('td', {}, u.disabled ? badge('disabled') : badge('enabled', 'ok')),
     h('td', { class: 'hide-narrow' }, protoText(u)),
     h('td', { class: 'hide-narrow' }, when(u.created_at))));
