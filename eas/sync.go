@@ -485,9 +485,10 @@ func (s *Syncer) prepare(ctx context.Context, r *Request, c *reqColl) (*round, e
 	if c.key != "" {
 		gen, n, keyErr = parseKey(c.key)
 	}
-	if cached && c.key != "" && (keyErr != nil || gen != st.Generation || n != st.Counter) {
+	if cached && (c.key == "" || keyErr != nil || gen != st.Generation || n != st.Counter) {
 		// Memory holds only the current snapshot, and another node may have moved on: any
-		// other key is looked up in the database.
+		// other key is looked up in the database, and so is the current one when the request
+		// names none (an empty or Partial request), since the answer gives it to the device.
 		st, _, err = s.loadState(ctx, r, c.id, true)
 	}
 	if errors.Is(err, store.ErrNotFound) {

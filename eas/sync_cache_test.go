@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/easd/easd/eas"
 	"github.com/easd/easd/store"
 	"github.com/easd/easd/store/storetest"
 	"github.com/easd/easd/wbxml"
@@ -62,3 +63,52 @@ func TestSyncSeesOtherWriter(t *testing.T) {
 }
 
 func itemServerID(it store.Item) string { return strconv.FormatInt(int64(it.ID), 10) }
+
+// TestSyncTwoNodes: two servers share one store, as nodes behind a load balancer do, and a
+// device alternates between them. What one node keeps in memory never makes it answer with a
+// key the other has moved past, nor send an item twice: a request naming the other node's new
+// key is looked up in the database, and so is an empty one (the answer gives the key).
+func TestSyncTwoNodes(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		se := newSyncEnv(t, st) // node A
+		nodeB := newBenchEnv(t, st)
+		for _, c := range eas.NewSync(eas.SyncOptions{Store: st}).Commands() {
+			nodeB.srv.Handle(c)
+		}
+		a := se.client()
+		b := nodeB.client("alice@example.com")
+		b.DeviceID = a.DeviceID
+		inbox := folderIDString(se.inbox)
+		first := se.deliver(1)[0]
+
+		key := se.sync(a, collReq{key: "0", id: inbox}).get(wbxml.AirSyncSyncKey)
+		coll := se.sync(a, collReq{key: key, id: inbox})
+		assert.Equal(t, []string{itemServerID(first)}, commandIDs(coll, wbxml.AirSyncAdd))
+		key = coll.get(wbxml.AirSyncSyncKey)
+		coll = se.sync(a, collReq{key: key, id: inbox}) // A holds this state in memory
+		require.Equal(t, key, coll.get(wbxml.AirSyncSyncKey))
+
+		// Node B sends the next message and moves the key on.
+		second := se.deliver(1)[0]
+		coll = se.sync(b, collReq{key: key, id: inbox})
+		assert.Equal(t, []string{itemServerID(second)}, commandIDs(coll, wbxml.AirSyncAdd))
+		keyB := coll.get(wbxml.AirSyncSyncKey)
+		require.NotEqual(t, key, keyB)
+
+		// An empty request to A: B's key, nothing sent again.
+		resp := se.do(a, nil)
+		coll = parseWBXML(t, resp.Body).child(wbxml.AirSyncCollections).child(wbxml.AirSyncCollection)
+		require.NotNil(t, coll)
+		assert.Equal(t, keyB, coll.get(wbxml.AirSyncSyncKey))
+		assert.False(t, coll.has(wbxml.AirSyncCommands), "sent twice")
+
+		// B's key on A: current, nothing new.
+		coll = se.sync(a, collReq{key: keyB, id: inbox})
+		assert.Equal(t, keyB, coll.get(wbxml.AirSyncSyncKey))
+		assert.False(t, coll.has(wbxml.AirSyncCommands))
+
+		// The device lost B's answer and sends A's old key: A replays B's round.
+		coll = se.sync(a, collReq{key: key, id: inbox})
+		assert.Equal(t, []string{itemServerID(second)}, commandIDs(coll, wbxml.AirSyncAdd))
+	})
+}
