@@ -100,3 +100,34 @@ func TestCachedUserAndPolicyNoSignals(t *testing.T) {
 	_, _, _, err = a.CachedUserAndPolicy(ctx, "nobody@example.com")
 	require.ErrorIs(t, err, store.ErrNotFound)
 }
+
+// TestCachedUserAndPolicyPolicyWrites: assigning, changing, un-assigning and deleting a policy
+// (policy.Manager signals the first three, the store the deletion) are seen by the next call.
+func TestCachedUserAndPolicyPolicyWrites(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		ctx := t.Context()
+		s.PollOtherWriters(0) // signals live on SQLite too
+		m := policy.NewManager(s)
+		u := newUser(t, s, "alice@example.com")
+		_, p0, _, err := s.CachedUserAndPolicy(ctx, u.Address)
+		require.NoError(t, err)
+		sp := policy.Default()
+		sp.Name = "Strict"
+		p, err := m.Create(ctx, sp)
+		require.NoError(t, err)
+		require.NoError(t, m.Assign(ctx, u.ID, p.ID))
+		_, got, _, err := s.CachedUserAndPolicy(ctx, u.Address)
+		require.NoError(t, err)
+		assert.Equal(t, p.ID, got.ID)
+		p.AllowCamera = !p.AllowCamera
+		up, err := m.Update(ctx, p)
+		require.NoError(t, err)
+		_, got, _, err = s.CachedUserAndPolicy(ctx, u.Address)
+		require.NoError(t, err)
+		assert.Equal(t, up.Version, got.Version)
+		require.NoError(t, s.DeletePolicy(ctx, p.ID)) // alice falls back to the default
+		_, got, _, err = s.CachedUserAndPolicy(ctx, u.Address)
+		require.NoError(t, err)
+		assert.Equal(t, p0.ID, got.ID)
+	})
+}
