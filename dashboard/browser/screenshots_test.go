@@ -119,6 +119,9 @@ func TestScreenshots(t *testing.T) {
 	e := newEnv(t, app.Config{})
 	e.seed()
 	e.user("frank@example.com") // a user without devices
+	// Long values: an address and a model name that do not fit a column.
+	long := e.user(longAddress)
+	require.Equal(t, 1, e.newPhone(long.Address, "MAXFOLD6", "Android", "Galaxy Z Fold6 Enterprise Edition SM-F956B", "Android 14").provision())
 
 	e.open()
 	e.screenshot("login")
@@ -163,13 +166,31 @@ func TestScreenshots(t *testing.T) {
 	e.click("#confirm-cancel")
 	e.waitFor(`!document.querySelector('#confirm').open`)
 
-	// Tablet size.
+	// Tablet size: nothing wider than the window, five cards as three and
+	// two, and device names on one line.
 	e.do(chromedp.EmulateViewport(int64(tablet.width), int64(tablet.height)))
 	for _, page := range []string{"overview", "quarantine", "devices"} {
 		e.nav(page)
 		e.fullScreenshot(page + "-tablet")
+		assert.LessOrEqual(t, eval[int](e, `document.documentElement.scrollWidth`), tablet.width, "%s fits the tablet's width", page)
+		assert.Zero(t, eval[int](e, `[...document.querySelectorAll('#main .table-wrap')].filter((w) => w.scrollWidth > w.clientWidth).length`),
+			"%s: no table scrolls sideways", page)
+		switch page {
+		case "overview":
+			assert.Equal(t, []int{3, 2}, eval[[]int](e, `Object.values([...document.querySelectorAll('.cards a.card')]
+				.reduce((rows, c) => { const y = Math.round(c.getBoundingClientRect().top); rows[y] = (rows[y] || 0) + 1; return rows; }, {}))`),
+				"cards per row")
+		case "devices":
+			// One line: a name's link is no taller than one line of text.
+			assert.Zero(t, eval[int](e, `[...document.querySelectorAll('#main td.device-cell > a')]
+				.filter((a) => a.getClientRects().length > 1 || a.getBoundingClientRect().height > 1.6 * parseFloat(getComputedStyle(a).lineHeight || 20)).length`),
+				"device names do not wrap")
+		}
 	}
 }
+
+// longAddress is a user's address longer than a table column.
+const longAddress = "maximilian.von.hohenzollern-sigmaringen@subsidiary.example.com"
 
 // deviceIDs maps DeviceId to the partnership id, from the device list the
 // page shows.

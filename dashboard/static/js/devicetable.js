@@ -112,8 +112,8 @@ export function deviceTable(devices, opts) {
     const decide = canDecide(d, isAdmin);
     const cells = [
       h('td', { class: 'sel' }, decide ? h('input', { type: 'checkbox', dataset: { select: String(d.id) }, 'aria-label': `Select ${label}`, onchange: refreshBulk }) : null),
-      h('td', { class: 'device-cell' }, h('a', { href: `#/devices/${d.id}` }, name), h('span', { class: 'sub' }, [d.model && d.model !== name ? d.model : null, d.os].filter(Boolean).join(' · ') || d.device_type)),
-      h('td', {}, h('a', { href: `#/users/${api.enc(d.address)}` }, d.address)),
+      h('td', { class: 'device-cell' }, h('a', { href: `#/devices/${d.id}`, title: name }, name), h('span', { class: 'sub' }, [d.model && d.model !== name ? d.model : null, d.os].filter(Boolean).join(' · ') || d.device_type)),
+      h('td', { class: 'user-cell' }, h('a', { href: `#/users/${api.enc(d.address)}`, title: d.address }, d.address)),
       h('td', { class: 'hide-narrow' }, h('code', {}, d.device_id), h('span', { class: 'sub' }, d.device_type)),
       h('td', {}, stateBadge(d), d.access_reason ? h('span', { class: 'sub' }, reasonShort[d.access_reason] || d.access_reason) : null),
       h('td', { class: 'hide-narrow' }, timeEl(d.first_seen)),

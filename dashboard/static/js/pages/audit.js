@@ -55,7 +55,7 @@ export async function render(main, ctx) {
     h('td', {}, h('code', {}, only('action', r.action))),
     h('td', {}, r.target ? only('target', r.target) : ''),
     h('td', {}, r.detail),
-    h('td', { class: 'hide-narrow' }, r.remote_addr)));
+    h('td', { class: 'hide-narrow' }, r.remote_addr || h('span', { class: 'muted', title: 'no address recorded: the command line or the server itself' }, '—'))));
   put(main, 
     h('div', { class: 'page-head' }, h('div', {}, h('h1', {}, 'Audit log'),
       h('p', {}, `${res.total} entr${res.total === 1 ? 'y' : 'ies'}, newest first; who, action and target match exactly. The log is append-only.`))),

@@ -218,7 +218,8 @@ export async function render(main, ctx) {
     h('h2', { id: hid }, title), h('p', { class: 'muted' }, intro),
     h('ul', { class: 'likely' }, list.map((x) => h('li', { dataset: { deviceId: String(x.id) } },
       h('a', { href: `#/devices/${x.id}` }, deviceName(x)), ` (${x.device_id}) `, x.access_state ? badge(x.access_state) : null,
-      h('span', { class: 'sub' }, [x.reason, x.first_seen ? `first seen ${when(x.first_seen)}` : null, x.imei ? `IMEI ${x.imei}` : null].filter(Boolean).join(' · '))))));
+      h('span', { class: 'sub' }, [x.reason, x.first_seen ? `first seen ${when(x.first_seen)}` : null, x.imei ? `IMEI ${x.imei}` : null]
+        .filter(Boolean).map((t, i) => [i ? ' · ' : '', h('span', {}, t)]))))));
   const succ = Array.isArray(d.likely_successors) ? d.likely_successors : null;
   const pred = Array.isArray(d.likely_predecessor) ? d.likely_predecessor : [];
   const successors = succ && (succ.length || d.wipe_state && d.wipe_state !== 'cancelled')
