@@ -112,3 +112,27 @@ func TestSyncTwoNodes(t *testing.T) {
 		assert.Equal(t, []string{itemServerID(second)}, commandIDs(coll, wbxml.AirSyncAdd))
 	})
 }
+
+// TestSyncForgetsRemovedPartnership: when a partnership is removed its sync states go
+// (store.RemoveDevice) and the registry signals AdminChangeDevice; the Syncer drops what it
+// holds of the device, so the device's old key gets status 3 at once instead of "nothing new".
+func TestSyncForgetsRemovedPartnership(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		ctx := t.Context()
+		se := newSyncEnv(t, st)
+		se.deliver(1)
+		c := se.client()
+		inbox := folderIDString(se.inbox)
+		key := se.sync(c, collReq{key: "0", id: inbox}).get(wbxml.AirSyncSyncKey)
+		key = se.sync(c, collReq{key: key, id: inbox}).get(wbxml.AirSyncSyncKey)
+		coll := se.sync(c, collReq{key: key, id: inbox})
+		require.Equal(t, "1", coll.get(wbxml.AirSyncStatus))
+
+		// What devices.Registry.Remove does after store.RemoveDevice.
+		require.NoError(t, st.DeleteSyncStates(ctx, se.user.ID, c.DeviceID))
+		st.PublishAdminChange(ctx, store.AdminChange{Kind: store.AdminChangeDevice, User: se.user.ID, DeviceID: c.DeviceID})
+
+		coll = se.sync(c, collReq{key: key, id: inbox})
+		assert.Equal(t, "3", coll.get(wbxml.AirSyncStatus))
+	})
+}

@@ -271,7 +271,10 @@ type stateKey struct {
 // re-reads under the collection lock), so a stale entry (another node moved the state on)
 // can only make a round answer "nothing new" with the key the device sent, which it may
 // safely do: the device keeps its key and its next round with changes sees the database.
-// Safe for concurrent use.
+// An empty or Partial request, whose answer names the current key, reads it from the
+// database. The cached request (collection "") is read from memory for a full request, which
+// is then saved only if it differs from what memory holds. A removed partnership
+// (store.AdminChangeDevice) drops the device's entries. Safe for concurrent use.
 type stateCache struct {
 	mu    sync.Mutex
 	m     map[stateKey]stateEntry
