@@ -135,6 +135,13 @@ func TestScreenshots(t *testing.T) {
 		e.fullScreenshot(page)
 	}
 
+	// A user's page: her devices, policy and switches.
+	e.nav("users")
+	e.click(`#main a[href="#/users/alice@example.com"]`)
+	e.waitFor(`document.querySelector('#main').dataset.ready === 'true' && document.querySelector('#main h1')?.textContent.includes('Alice')`)
+	assert.Zero(t, e.count(`#main .notice.error`), "the user page shows an error")
+	e.fullScreenshot("user")
+
 	// A policy's form: the viewport only, as its sticky button bar would
 	// land mid-page in a full-page capture.
 	e.nav("policies")

@@ -80,19 +80,23 @@ export function donut(title, rows, { headings = ['Label', 'Count'], unit = '', e
 
 /** bars draws one horizontal bar per row, longest first, labels left and values right. */
 export function bars(title, rows, { headings = ['Label', 'Count'], empty, max = 8 } = {}) {
-  let list = [...rows].sort((a, b) => b.value - a.value);
+  // Longest first; a row that gathers the rest (key "other") stays last.
+  const isRest = (r) => (r.key === 'other' ? 1 : 0);
+  let list = [...rows].sort((a, b) => isRest(a) - isRest(b) || b.value - a.value);
   if (list.length > max) {
     const rest = list.slice(max - 1).reduce((a, r) => a + r.value, 0);
-    list = [...list.slice(0, max - 1), { label: 'Other', value: rest, colour: '#64748b' }];
+    list = [...list.slice(0, max - 1), { label: 'Other', value: rest, key: 'other', colour: '#64748b' }];
   }
   const top = Math.max(1, ...list.map((r) => r.value));
-  const rowH = 28, labelW = 150, barW = 220, valueW = 56;
+  // About a panel's width on a laptop, so the text shows near its real size.
+  const rowH = 28, labelW = 150, barW = 160, valueW = 40;
   const width = labelW + barW + valueW;
   const svg = s('svg', { viewBox: `0 0 ${width} ${list.length * rowH}`, width: '100%', role: 'img', 'aria-label': `${title}: ${summary(list)}`, class: 'bars', preserveAspectRatio: 'xMinYMin meet' });
   list.forEach((row, i) => {
     const y = i * rowH;
     const len = Math.max(2, (row.value / top) * barW);
-    const label = row.label.length > 22 ? row.label.slice(0, 21) + '…' : row.label;
+    // What fits the label column at 14px; the whole label is the title.
+    const label = row.label.length > 18 ? row.label.slice(0, 17) + '…' : row.label;
     svg.append(s('text', { x: labelW - 8, y: y + 18, 'text-anchor': 'end', class: 'bar-label' }, label, s('title', {}, row.label)));
     svg.append(s('rect', { x: labelW, y: y + 5, width: len, height: rowH - 10, rx: 3, fill: colour(row, i) }));
     svg.append(s('text', { x: labelW + len + 6, y: y + 18, class: 'bar-value' }, row.value.toLocaleString()));

@@ -30,10 +30,11 @@ const verbs = {
  * sort ({key, dir}), sortable (keys: model, user, state, first_seen, last_seen) and
  * onSort(key) for sortable headings; onChanged(d)
  * after the server confirmed a change; removeWhen(d) drops a changed row
- * (the quarantine queue drops approved and blocked devices).
+ * (the quarantine queue drops approved and blocked devices); showUser
+ * false leaves out the User column (a user's own page).
  */
 export function deviceTable(devices, opts) {
-  const { isAdmin, sort, onSort, sortable = [], onChanged = () => {}, removeWhen = () => false, emptyText = 'No devices.' } = opts;
+  const { isAdmin, sort, onSort, sortable = [], onChanged = () => {}, removeWhen = () => false, emptyText = 'No devices.', showUser = true } = opts;
   const tbody = h('tbody');
   const selectAll = h('input', { type: 'checkbox', id: 'select-all', 'aria-label': 'Select all devices on this page' });
   const bulkApprove = h('button', { type: 'button', id: 'bulk-approve', class: 'approve', disabled: true }, 'Approve selected');
@@ -113,7 +114,7 @@ export function deviceTable(devices, opts) {
     const cells = [
       h('td', { class: 'sel' }, decide ? h('input', { type: 'checkbox', dataset: { select: String(d.id) }, 'aria-label': `Select ${label}`, onchange: refreshBulk }) : null),
       h('td', { class: 'device-cell' }, h('a', { href: `#/devices/${d.id}`, title: name }, name), h('span', { class: 'sub' }, [d.model && d.model !== name ? d.model : null, d.os].filter(Boolean).join(' · ') || d.device_type)),
-      h('td', { class: 'user-cell' }, h('a', { href: `#/users/${api.enc(d.address)}`, title: d.address }, d.address)),
+      showUser ? h('td', { class: 'user-cell' }, h('a', { href: `#/users/${api.enc(d.address)}`, title: d.address }, d.address)) : null,
       h('td', { class: 'hide-narrow' }, h('code', {}, d.device_id), h('span', { class: 'sub' }, d.device_type)),
       h('td', {}, stateBadge(d), d.access_reason ? h('span', { class: 'sub' }, reasonShort[d.access_reason] || d.access_reason) : null),
       h('td', { class: 'hide-narrow' }, timeEl(d.first_seen)),
@@ -134,11 +135,11 @@ export function deviceTable(devices, opts) {
     return h('th', { scope: 'col', class: cls, 'aria-sort': dir ? (dir === 'asc' ? 'ascending' : 'descending') : 'none' },
       h('button', { type: 'button', class: 'sort', onclick: () => onSort(key) }, text, dir ? (dir === 'asc' ? ' ▲' : ' ▼') : ''));
   };
-  const cols = 8;
+  const cols = showUser ? 8 : 7;
   const table = h('table', {},
     h('thead', {}, h('tr', {},
       h('th', { scope: 'col', class: 'sel' }, selectAll),
-      heading('model', 'Device'), heading('user', 'User'), heading('device_id', 'DeviceId', 'hide-narrow'),
+      heading('model', 'Device'), showUser ? heading('user', 'User') : null, heading('device_id', 'DeviceId', 'hide-narrow'),
       heading('state', 'State'), heading('first_seen', 'First seen', 'hide-narrow'), heading('last_seen', 'Last sync'),
       h('th', { scope: 'col' }, h('span', { class: 'sr-only' }, 'Actions')))),
     tbody);

@@ -177,7 +177,7 @@ async function renderUser(main, ctx) {
       h('p', {}, pol ? `${pol.name} (version ${pol.version})` : 'None'));
   }
 
-  const { bar, table } = deviceTable(devs.items, { isAdmin: admin, emptyText: `${u.address} has no devices.`, onChanged: () => {} });
+  const { bar, table } = deviceTable(devs.items, { isAdmin: admin, showUser: false, emptyText: `${u.address} has no devices.`, onChanged: () => {} });
   put(main, 
     h('p', { class: 'crumbs' }, h('a', { href: '#/users' }, '‹ Users')),
     h('div', { class: 'page-head' },
