@@ -194,6 +194,11 @@ func TestScreenshots(t *testing.T) {
 				"device names do not wrap")
 		}
 	}
+	// The wiped phone's page, one column.
+	e.do(chromedp.Navigate(e.srv.URL + "/admin/#/devices/" + ids["ALICEOLD01"]))
+	e.waitFor(`document.querySelector('#main').dataset.ready === 'true' && document.querySelector('#main .o-info')?.textContent.includes('ALICEOLD01')`)
+	e.fullScreenshot("device-tablet")
+	assert.LessOrEqual(t, eval[int](e, `document.documentElement.scrollWidth`), tablet.width, "the device page fits the tablet's width")
 }
 
 // longAddress is a user's address longer than a table column.
