@@ -6,7 +6,8 @@
 // Layout: static/index.html is the shell (header, navigation, the #main
 // element every page renders into, the #status live region, the #confirm
 // dialog); static/js/app.js routes on the location hash (#/overview,
-// #/devices/ID, …), static/js/api.js keeps the bearer token in memory
+// #/devices/ID, …; after a session ends, logging in again returns to the
+// route it was on), static/js/api.js keeps the bearer token in memory
 // only (a reload means logging in again) and replaces it with the
 // refreshed token of every answer, static/js/charts.js draws the overview's
 // SVG charts, static/js/pages/ has one module per page.

@@ -9,7 +9,9 @@
 //     "approve"|"block"], input[data-select], #bulk-approve, #bulk-block
 //   device detail: button[data-action="allow|block|quarantine|wipe|
 //     account-wipe|cancel-wipe|remove"]; <dialog id="confirm"> with
-//     #confirm-ok and #confirm-cancel
+//     #confirm-ok and #confirm-cancel; panels .o-info, .o-access,
+//     .o-policy holding dl.facts (dt label, dd value)
+//   device tables: td.device-cell (the name, one line), td.user-cell
 //   action results and errors: #status; audit rows tr[data-audit-action]
 
 import * as api from './api.js';
