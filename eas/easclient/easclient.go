@@ -1,7 +1,9 @@
 // Package easclient is a small ActiveSync client for tests, the load tool and debugging: it
 // builds request URIs in the plain or the base64-encoded query form (MS-ASHTTP 2.2.1.1.1),
 // sets the protocol headers and HTTP Basic credentials, sends a WBXML body and returns the
-// status, headers and body of the answer, with helpers to read the body as tokens or XML.
+// status, headers and body of the answer, with helpers to read the body as tokens, XML or an
+// element tree (Node). On top of Do it has the steps every device takes before it sees mail
+// (Provision, FolderSync, SyncFolder, InitialSync), so tests do not each re-write them.
 //
 // A Client holds a device's identity; it is safe for concurrent use if its fields are not
 // changed while requests run.
