@@ -1,14 +1,20 @@
 package eas_test
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/easd/easd/eas"
+	"github.com/easd/easd/eas/easclient"
 	"github.com/easd/easd/store"
 	"github.com/easd/easd/store/storetest"
 	"github.com/easd/easd/wbxml"
@@ -134,5 +140,127 @@ func TestSyncForgetsRemovedPartnership(t *testing.T) {
 
 		coll = se.sync(c, collReq{key: key, id: inbox})
 		assert.Equal(t, "3", coll.get(wbxml.AirSyncStatus))
+	})
+}
+
+// TestSyncConcurrentDevices: devices syncing over and over while mail arrives each get every
+// message exactly once; the first Sync after the last delivery brings whatever is left (this
+// process's writes drop the cached folder before they return).
+func TestSyncConcurrentDevices(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		st.PollOtherWriters(0) // the cached path on SQLite too, as easd serve runs
+		se := newSyncEnv(t, st)
+		inbox := folderIDString(se.inbox)
+		const devices, messages = 4, 20
+		msgs := make([][]byte, messages)
+		for i := range msgs {
+			msgs[i] = se.message("concurrent " + strconv.Itoa(i))
+		}
+		type device struct {
+			c    *easclient.Client
+			key  string
+			held map[string]bool
+		}
+		devs := make([]*device, devices)
+		for i := range devs {
+			c := se.client()
+			c.DeviceID = "Conc" + strconv.Itoa(i)
+			devs[i] = &device{c: c, held: map[string]bool{}}
+			devs[i].key = se.sync(c, collReq{key: "0", id: inbox}).get(wbxml.AirSyncSyncKey)
+		}
+		// sync runs one round; it reports whether the round sent anything.
+		// (It runs on the devices' goroutines: errors, never t.FailNow.)
+		sync := func(d *device) (bool, error) {
+			enc := wbxml.NewEncoder(nil)
+			enc.Start(wbxml.AirSyncSync)
+			enc.Start(wbxml.AirSyncCollections)
+			enc.Start(wbxml.AirSyncCollection)
+			enc.String(wbxml.AirSyncSyncKey, d.key)
+			enc.String(wbxml.AirSyncCollectionId, inbox)
+			enc.Empty(wbxml.AirSyncGetChanges)
+			enc.End()
+			enc.End()
+			enc.End()
+			resp, err := d.c.Do(context.Background(), &easclient.Request{Cmd: eas.CmdSync, Body: enc.Bytes()})
+			if err != nil {
+				return false, err
+			}
+			var (
+				status, key string
+				adds        []string
+				more        bool
+			)
+			dec := wbxml.NewDecoder(resp.Body)
+			var path []wbxml.Tag
+			for {
+				tok, err := dec.Next()
+				if errors.Is(err, io.EOF) {
+					break
+				} else if err != nil {
+					return false, err
+				}
+				switch tok.Kind {
+				case wbxml.KindStart:
+					if tok.Tag == wbxml.AirSyncMoreAvailable {
+						more = true
+					}
+					if tok.Content {
+						path = append(path, tok.Tag)
+					}
+				case wbxml.KindEnd:
+					path = path[:len(path)-1]
+				case wbxml.KindString:
+					switch {
+					case len(path) == 4 && path[3] == wbxml.AirSyncStatus:
+						status = string(tok.Data)
+					case len(path) == 4 && path[3] == wbxml.AirSyncSyncKey:
+						key = string(tok.Data)
+					case len(path) == 6 && path[4] == wbxml.AirSyncAdd && path[5] == wbxml.AirSyncServerId:
+						adds = append(adds, string(tok.Data))
+					}
+				}
+			}
+			if status != "1" {
+				return false, fmt.Errorf("%s: status %q", d.c.DeviceID, status)
+			}
+			for _, id := range adds {
+				if d.held[id] {
+					return false, fmt.Errorf("%s: item %s sent twice", d.c.DeviceID, id)
+				}
+				d.held[id] = true
+			}
+			d.key = key
+			return len(adds) > 0 || more, nil
+		}
+		done := make(chan struct{})
+		var g errgroup.Group
+		for _, d := range devs {
+			g.Go(func() error {
+				for {
+					select {
+					case <-done:
+						for { // drain: the deliveries are all committed
+							more, err := sync(d)
+							if err != nil || !more {
+								return err
+							}
+						}
+					default:
+					}
+					if _, err := sync(d); err != nil {
+						return err
+					}
+				}
+			})
+		}
+		for _, m := range msgs {
+			_, err := st.Deliver(t.Context(), se.user.Address, m)
+			require.NoError(t, err)
+		}
+		close(done)
+		require.NoError(t, g.Wait())
+		for _, d := range devs {
+			assert.Len(t, d.held, messages, d.c.DeviceID)
+		}
 	})
 }
