@@ -60,7 +60,7 @@ func TestHelpdeskWipeEndToEnd(t *testing.T) {
 			assert.Equal(t, "wipe_state", jsonField[string](t, body, "code"))
 
 			// The phone acknowledges; the API shows the wipe confirmed with its time.
-			st, directive = provisionWipe(t, phone.Client, &wipeAck{tag: wbxml.ProvisionRemoteWipe, status: "1"})
+			st, directive = provisionWipe(t, phone.Client, &wipeAck{tag: wbxml.ProvisionRemoteWipe, status: 1})
 			assert.Equal(t, 1, st)
 			assert.Empty(t, directive)
 			_, body = e.api(http.MethodGet, fmt.Sprintf("/devices/%d", id), desk, nil)
@@ -140,7 +140,7 @@ func TestHelpdeskWipeEndToEnd(t *testing.T) {
 			st, directive := provisionWipe(t, phone.Client, nil)
 			assert.Equal(t, 1, st)
 			assert.Equal(t, "AccountOnlyRemoteWipe", directive, "MS-ASPROV 2.2.2.1, 16.1")
-			st, _ = provisionWipe(t, phone.Client, &wipeAck{tag: wbxml.ProvisionAccountOnlyRemoteWipe, status: "1"})
+			st, _ = provisionWipe(t, phone.Client, &wipeAck{tag: wbxml.ProvisionAccountOnlyRemoteWipe, status: 1})
 			assert.Equal(t, 1, st)
 
 			_, body = e.api(http.MethodGet, fmt.Sprintf("/devices/%d", id), desk, nil)
@@ -168,12 +168,14 @@ func TestHelpdeskWipeEndToEnd(t *testing.T) {
 			require.Equal(t, http.StatusOK, code, "%s", body)
 
 			// Before 14.0 there is no status 140: HTTP 449 makes it provision (MS-ASPROV 3.2.5.1).
-			resp := do(t, phone.Client, eas.CmdFolderSync, folderSyncBody(phone.syncKey))
-			assert.Equal(t, eas.HTTP449, resp.StatusCode)
+			_, err := phone.FolderSync(t.Context(), phone.syncKey)
+			var refused *easclient.HTTPError
+			require.ErrorAs(t, err, &refused)
+			assert.Equal(t, eas.HTTP449, refused.StatusCode)
 			st, directive := provisionWipe(t, phone.Client, nil)
 			assert.Equal(t, 1, st)
 			assert.Equal(t, "RemoteWipe", directive)
-			st, _ = provisionWipe(t, phone.Client, &wipeAck{tag: wbxml.ProvisionRemoteWipe, status: "1"})
+			st, _ = provisionWipe(t, phone.Client, &wipeAck{tag: wbxml.ProvisionRemoteWipe, status: 1})
 			assert.Equal(t, 1, st)
 			_, body = e.api(http.MethodGet, fmt.Sprintf("/devices/%d", id), desk, nil)
 			assert.Equal(t, "acknowledged", jsonField[string](t, body, "wipe_state"))
@@ -267,26 +269,16 @@ func (e *wipeEnv) phoneVersion(u store.User, deviceID, model, imei string, v eas
 	c := &easclient.Client{HTTP: e.srv.Client, URL: e.srv.URL, Username: u.Address, Password: "phone pw",
 		User: u.Address, DeviceID: deviceID, DeviceType: "Phone", UserAgent: "Phone/1.0", Version: v}
 	p := &phone{Client: c}
-	var info *deviceInfo
-	if v >= eas.Version141 {
-		info = &deviceInfo{model: model, imei: imei}
-	}
-	r := provisionPolicy(t, c, "", "", info)
-	require.Equal(t, 1, r.status)
-	r = provisionPolicy(t, c, strconv.FormatUint(uint64(r.key), 10), "1", nil)
-	require.Equal(t, 1, r.status)
-	require.NotZero(t, r.key)
-	c.PolicyKey, c.HasPolicyKey = r.key, true
+	// Provision sends the DeviceInformation from 14.1 on only (MS-ASPROV 2.2.2.53).
+	_, err := c.Provision(t.Context(), &easclient.DeviceInfo{Model: model, IMEI: imei, OS: "TestOS 1"})
+	require.NoError(t, err)
 
-	resp := do(t, c, eas.CmdFolderSync, folderSyncBody("0"))
-	doc := parse(t, resp)
-	require.Equal(t, "1", doc.get(wbxml.FolderHierarchyStatus))
-	p.syncKey = doc.get(wbxml.FolderHierarchySyncKey)
-	for _, a := range doc.child(wbxml.FolderHierarchyChanges).all(wbxml.FolderHierarchyAdd) {
-		if a.get(wbxml.FolderHierarchyType) == "2" { // MS-ASCMD 2.2.3.186.3: 2 is the Inbox
-			p.inboxID = a.get(wbxml.FolderHierarchyServerId)
-		}
-	}
+	fs, err := c.FolderSync(t.Context(), "0")
+	require.NoError(t, err)
+	require.Equal(t, 1, fs.Status)
+	p.syncKey = fs.SyncKey
+	inbox, _ := fs.Folder(2) // MS-ASCMD 2.2.3.186.3: 2 is the Inbox
+	p.inboxID = inbox.ServerID
 	require.NotEmpty(t, p.inboxID)
 	res := syncInbox(t, p)
 	require.Equal(t, "1", res.status)
@@ -411,92 +403,13 @@ func jsonField[T any](t *testing.T, body []byte, name string) T {
 	return v
 }
 
-// WBXML requests and answers.
-
-type node struct {
-	tag  wbxml.Tag
-	text string
-	kids []*node
-}
-
-func (n *node) child(tag wbxml.Tag) *node {
-	if n == nil {
-		return nil
-	}
-	for _, k := range n.kids {
-		if k.tag == tag {
-			return k
-		}
-	}
-	return nil
-}
-
-func (n *node) all(tag wbxml.Tag) []*node {
-	if n == nil {
-		return nil
-	}
-	var out []*node
-	for _, k := range n.kids {
-		if k.tag == tag {
-			out = append(out, k)
-		}
-	}
-	return out
-}
-
-func (n *node) get(tag wbxml.Tag) string {
-	if c := n.child(tag); c != nil {
-		return c.text
-	}
-	return ""
-}
-
-func parse(t *testing.T, resp *easclient.Response) *node {
-	t.Helper()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
-	toks, err := resp.Tokens()
-	require.NoError(t, err)
-	root := &node{}
-	stack := []*node{root}
-	for _, tok := range toks {
-		top := stack[len(stack)-1]
-		switch tok.Kind {
-		case wbxml.KindStart:
-			n := &node{tag: tok.Tag}
-			top.kids = append(top.kids, n)
-			if tok.Content {
-				stack = append(stack, n)
-			}
-		case wbxml.KindEnd:
-			stack = stack[:len(stack)-1]
-		case wbxml.KindString, wbxml.KindOpaque:
-			top.text += string(tok.Data)
-		}
-	}
-	require.Len(t, root.kids, 1)
-	return root.kids[0]
-}
-
-func do(t *testing.T, c *easclient.Client, cmd eas.CommandCode, body []byte) *easclient.Response {
-	t.Helper()
-	resp, err := c.Do(t.Context(), &easclient.Request{Cmd: cmd, Body: body})
-	require.NoError(t, err)
-	return resp
-}
-
-func folderSyncBody(key string) []byte {
-	enc := wbxml.NewEncoder(nil)
-	enc.Start(wbxml.FolderHierarchyFolderSync)
-	enc.String(wbxml.FolderHierarchySyncKey, key)
-	enc.End()
-	return enc.Bytes()
-}
+// WBXML requests and answers, through eas/easclient.
 
 func folderSyncStatus(t *testing.T, p *phone, key string) int {
 	t.Helper()
-	n, err := strconv.Atoi(parse(t, do(t, p.Client, eas.CmdFolderSync, folderSyncBody(key))).get(wbxml.FolderHierarchyStatus))
+	fs, err := p.FolderSync(t.Context(), key)
 	require.NoError(t, err)
-	return n
+	return fs.Status
 }
 
 type syncResult struct {
@@ -508,79 +421,18 @@ type syncResult struct {
 // returns the messages.
 func syncInbox(t *testing.T, p *phone) syncResult {
 	t.Helper()
-	sync := func(key string) *node {
-		enc := wbxml.NewEncoder(nil)
-		enc.Start(wbxml.AirSyncSync)
-		enc.Start(wbxml.AirSyncCollections)
-		enc.Start(wbxml.AirSyncCollection)
-		enc.String(wbxml.AirSyncSyncKey, key)
-		enc.String(wbxml.AirSyncCollectionId, p.inboxID)
-		if key != "0" {
-			enc.Empty(wbxml.AirSyncGetChanges)
-			enc.Int(wbxml.AirSyncWindowSize, 100)
-		}
-		enc.End()
-		enc.End()
-		enc.End()
-		return parse(t, do(t, p.Client, eas.CmdSync, enc.Bytes())).child(wbxml.AirSyncCollections).child(wbxml.AirSyncCollection)
-	}
-	first := sync("0")
-	if first.get(wbxml.AirSyncStatus) != "1" {
-		return syncResult{status: first.get(wbxml.AirSyncStatus)}
-	}
-	second := sync(first.get(wbxml.AirSyncSyncKey))
-	res := syncResult{status: second.get(wbxml.AirSyncStatus)}
-	for _, a := range second.child(wbxml.AirSyncCommands).all(wbxml.AirSyncAdd) {
-		res.subjects = append(res.subjects, a.child(wbxml.AirSyncApplicationData).get(wbxml.EmailSubject))
+	r, err := p.InitialSync(t.Context(), p.inboxID, 100)
+	require.NoError(t, err)
+	res := syncResult{status: strconv.Itoa(r.Status)}
+	for _, a := range r.Added {
+		res.subjects = append(res.subjects, a.Data.Get(wbxml.EmailSubject))
 	}
 	return res
 }
 
-type deviceInfo struct{ model, imei string }
-
-type provisionResult struct {
-	status int // the Policy's Status
-	key    uint32
-}
-
-// provisionPolicy sends the initial Provision (key "") or the
-// acknowledgement of key with status (MS-ASPROV 3.2.5.1).
-func provisionPolicy(t *testing.T, c *easclient.Client, key, status string, info *deviceInfo) provisionResult {
-	t.Helper()
-	enc := wbxml.NewEncoder(nil)
-	enc.Start(wbxml.ProvisionProvision)
-	if info != nil { // MS-ASPROV 2.2.2.52: DeviceInformation in the initial request from 14.1 on
-		enc.Start(wbxml.SettingsDeviceInformation)
-		enc.Start(wbxml.SettingsSet)
-		enc.String(wbxml.SettingsModel, info.model)
-		if info.imei != "" {
-			enc.String(wbxml.SettingsIMEI, info.imei)
-		}
-		enc.String(wbxml.SettingsOS, "TestOS 1")
-		enc.End()
-		enc.End()
-	}
-	enc.Start(wbxml.ProvisionPolicies)
-	enc.Start(wbxml.ProvisionPolicy)
-	enc.String(wbxml.ProvisionPolicyType, eas.PolicyTypeWBXML)
-	if key != "" {
-		enc.String(wbxml.ProvisionPolicyKey, key)
-		enc.String(wbxml.ProvisionStatus, status)
-	}
-	enc.End()
-	enc.End()
-	enc.End()
-	require.NoError(t, enc.Err())
-	pol := parse(t, do(t, c, eas.CmdProvision, enc.Bytes())).child(wbxml.ProvisionPolicies).child(wbxml.ProvisionPolicy)
-	require.NotNil(t, pol)
-	st, _ := strconv.Atoi(pol.get(wbxml.ProvisionStatus))
-	k, _ := strconv.ParseUint(pol.get(wbxml.ProvisionPolicyKey), 10, 32)
-	return provisionResult{status: st, key: uint32(k)}
-}
-
 type wipeAck struct {
 	tag    wbxml.Tag // ProvisionRemoteWipe or ProvisionAccountOnlyRemoteWipe
-	status string    // MS-ASPROV 2.2.2.54.3: 1 wiped, 2 failed
+	status int       // MS-ASPROV 2.2.2.54.3: 1 wiped, 2 failed
 }
 
 // provisionWipe sends the initial Provision the status 140 asks for, or
@@ -588,27 +440,19 @@ type wipeAck struct {
 // and returns the Provision Status and the directive in the answer.
 func provisionWipe(t *testing.T, c *easclient.Client, ack *wipeAck) (int, string) {
 	t.Helper()
-	enc := wbxml.NewEncoder(nil)
-	enc.Start(wbxml.ProvisionProvision)
+	var r *easclient.ProvisionResult
+	var err error
 	if ack != nil {
-		enc.Start(ack.tag)
-		enc.String(wbxml.ProvisionStatus, ack.status)
-		enc.End()
+		r, err = c.AcknowledgeWipe(t.Context(), ack.tag, ack.status)
 	} else {
-		enc.Start(wbxml.ProvisionPolicies)
-		enc.Start(wbxml.ProvisionPolicy)
-		enc.String(wbxml.ProvisionPolicyType, eas.PolicyTypeWBXML)
-		enc.End()
-		enc.End()
+		r, err = c.RequestPolicy(t.Context(), nil)
 	}
-	enc.End()
-	doc := parse(t, do(t, c, eas.CmdProvision, enc.Bytes()))
-	st, _ := strconv.Atoi(doc.get(wbxml.ProvisionStatus))
-	switch {
-	case doc.child(wbxml.ProvisionRemoteWipe) != nil:
-		return st, "RemoteWipe"
-	case doc.child(wbxml.ProvisionAccountOnlyRemoteWipe) != nil:
-		return st, "AccountOnlyRemoteWipe"
+	require.NoError(t, err)
+	switch r.Wipe {
+	case wbxml.ProvisionRemoteWipe:
+		return r.Status, "RemoteWipe"
+	case wbxml.ProvisionAccountOnlyRemoteWipe:
+		return r.Status, "AccountOnlyRemoteWipe"
 	}
-	return st, ""
+	return r.Status, ""
 }
