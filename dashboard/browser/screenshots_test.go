@@ -135,6 +135,17 @@ func TestScreenshots(t *testing.T) {
 		e.fullScreenshot(page)
 	}
 
+	// The device list sorts by first contact: newest first, then oldest
+	// first, in the API across all pages.
+	ids := e.deviceIDs()
+	e.nav("devices")
+	firstRow := `document.querySelector('#main tr[data-device-id]')?.dataset.deviceId`
+	for _, want := range []struct{ sort, first string }{{"-first_seen", "MAXFOLD6"}, {"first_seen", "ALICEOLD01"}} {
+		e.click(`#main button.sort[data-sort="first_seen"]`)
+		e.waitFor(fmt.Sprintf(`location.hash.includes('sort=%s') && document.querySelector('#main').dataset.ready === 'true' && %s === %q`,
+			want.sort, firstRow, ids[want.first]))
+	}
+
 	// A user's page: her devices, policy and switches.
 	e.nav("users")
 	e.click(`#main a[href="#/users/alice@example.com"]`)
@@ -151,7 +162,6 @@ func TestScreenshots(t *testing.T) {
 
 	// The wiped phone, with its likely successor, and the wipe dialog of
 	// its successor.
-	ids := e.deviceIDs()
 	e.do(chromedp.Navigate(e.srv.URL + "/admin/#/devices/" + ids["ALICEOLD01"]))
 	e.waitPage("device")
 	e.fullScreenshot("device")

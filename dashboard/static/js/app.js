@@ -11,7 +11,9 @@
 //     account-wipe|cancel-wipe|remove"]; <dialog id="confirm"> with
 //     #confirm-ok and #confirm-cancel; panels .o-info, .o-access,
 //     .o-policy holding dl.facts (dt label, dd value)
-//   device tables: td.device-cell (the name, one line), td.user-cell
+//   device tables: td.device-cell (the name, one line), td.user-cell,
+//     sortable headings button.sort[data-sort="model|user|state|first_seen|
+//     last_seen"]
 //   action results and errors: #status; audit rows tr[data-audit-action]
 
 import * as api from './api.js';

@@ -133,7 +133,7 @@ export function deviceTable(devices, opts) {
     if (!onSort || !sortable.includes(key)) return h('th', { scope: 'col', class: cls }, text);
     const dir = sort && sort.key === key ? sort.dir : null;
     return h('th', { scope: 'col', class: cls, 'aria-sort': dir ? (dir === 'asc' ? 'ascending' : 'descending') : 'none' },
-      h('button', { type: 'button', class: 'sort', onclick: () => onSort(key) }, text, dir ? (dir === 'asc' ? ' ▲' : ' ▼') : ''));
+      h('button', { type: 'button', class: 'sort', dataset: { sort: key }, onclick: () => onSort(key) }, text, dir ? (dir === 'asc' ? ' ▲' : ' ▼') : ''));
   };
   const cols = showUser ? 8 : 7;
   const table = h('table', {},
