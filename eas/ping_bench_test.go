@@ -128,3 +128,72 @@ func BenchmarkPingChanged(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkPingWake parks 100 Pings of 100 devices of one user (handler calls, no HTTP), then
+// delivers one message in process and times the delivery and the wake-up of all of them (the
+// parking is not timed). folder-reads/op counts the store reads of folders the wake-up made:
+// one per change event of the mailbox, however many devices wait on it.
+func BenchmarkPingWake(b *testing.B) {
+	const n = 100
+	ctx := b.Context()
+	st, err := store.Open(ctx, "sqlite://"+filepath.Join(b.TempDir(), "easd.db"), store.Options{KDF: store.TestKDF})
+	require.NoError(b, err)
+	b.Cleanup(func() { _ = st.Close() })
+	require.NoError(b, st.Migrate(ctx))
+	u, err := st.CreateUser(ctx, store.NewUser{Address: "alice@example.com", Password: "pw"})
+	require.NoError(b, err)
+	fs, err := st.Folders(ctx, u.Mailbox)
+	require.NoError(b, err)
+	in, err := st.FolderByType(ctx, u.Mailbox, store.FolderInbox)
+	require.NoError(b, err)
+	spy := &spyPingStore{Store: st}
+	ping := eas.NewPing(eas.PingOptions{Store: spy})
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	body := encodeB(b, func(enc *wbxml.Encoder) {
+		enc.Start(wbxml.PingPing)
+		enc.Int(wbxml.PingHeartbeatInterval, 3000)
+		enc.Start(wbxml.PingFolders)
+		enc.Start(wbxml.PingFolder)
+		enc.String(wbxml.PingId, fmt.Sprint(in.ID))
+		enc.String(wbxml.PingClass, "Email")
+		enc.End()
+		enc.End()
+		enc.End()
+	})
+	reqs := make([]*eas.Request, n)
+	for i := range reqs {
+		dev := fmt.Sprintf("dev%03d", i)
+		_, err = st.AdvanceFolderSync(ctx, u.ID, dev, 0, store.HierarchyOf(fs))
+		require.NoError(b, err)
+		reqs[i] = &eas.Request{Cmd: eas.CmdPing, DeviceID: dev, Version: eas.Version161, Account: u, Body: body, Log: log}
+	}
+	var reads int64
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		var wg sync.WaitGroup
+		for _, r := range reqs {
+			wg.Go(func() {
+				enc := wbxml.NewEncoder(nil)
+				if err := ping.Command().Handler(ctx, r, wbxml.NewDecoder(r.Body), enc); err != nil {
+					b.Error(err)
+				}
+			})
+		}
+		// Every Ping has read its device's hierarchy and is about to wait or waiting.
+		for spy.hierarchy.Load() < int64(n*(i+1)) {
+			time.Sleep(time.Millisecond)
+		}
+		before := spy.folders.Load()
+		b.StartTimer()
+		_, err := st.Deliver(ctx, u.Address, testMessage)
+		if err != nil {
+			b.Fatal(err)
+		}
+		wg.Wait()
+		b.StopTimer()
+		reads += spy.folders.Load() - before
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(reads)/float64(b.N), "folder-reads/op")
+}
