@@ -31,7 +31,8 @@
 //	-devices-per-user N sync and ping: devices sharing one user (defaults 10 and 100)
 //	-messages N         Inbox size (defaults: sync 1000, initial 10000)
 //	-window N           WindowSize (default 100)
-//	-nochange N         sync: no-change Syncs per device (default 100)
+//	-nochange N         sync: no-change Syncs per device (default 1000: with 20 devices,
+//	                    phases of 20,000 requests, long enough for a stable rate)
 //	-pings N            ping: concurrent Pings (default 15000)
 //	-heartbeat D        ping: HeartbeatInterval (default 30m, at most 59m by MS-ASCMD)
 //	-deliver-gap D      ping: pause between deliveries (default 20ms)
@@ -95,7 +96,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		perUser   = fs.Int("devices-per-user", 0, "devices sharing one user (0: 10 for sync, 100 for ping)")
 		messages  = fs.Int("messages", 0, "Inbox size (0: 1000 for sync, 10000 for initial)")
 		window    = fs.Int("window", 100, "WindowSize of the initial Sync")
-		noChange  = fs.Int("nochange", 100, "sync: no-change Syncs per device")
+		noChange  = fs.Int("nochange", 1000, "sync: no-change Syncs per device")
 		pings     = fs.Int("pings", 15000, "ping: concurrent Pings")
 		heartbeat = fs.Duration("heartbeat", 30*time.Minute, "ping: HeartbeatInterval")
 		gap       = fs.Duration("deliver-gap", 20*time.Millisecond, "ping: pause between deliveries")
