@@ -3,14 +3,10 @@ package browser
 import (
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/easd/easd/eas"
 	"github.com/easd/easd/eas/easclient"
 	"github.com/easd/easd/wbxml"
 )
@@ -42,121 +38,10 @@ func (e *env) newPhone(user, id, typ, model, os string) *phone {
 // userPassword is the password of every mail user of the tests.
 const userPassword = "pw"
 
-// node is a decoded WBXML element.
-type node struct {
-	tag  wbxml.Tag
-	text string
-	kids []*node
-}
-
-func parse(t *testing.T, b []byte) *node {
-	t.Helper()
-	dec := wbxml.NewDecoder(b)
-	root := &node{}
-	stack := []*node{root}
-	for {
-		tok, err := dec.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		require.NoError(t, err)
-		top := stack[len(stack)-1]
-		switch tok.Kind {
-		case wbxml.KindStart:
-			n := &node{tag: tok.Tag}
-			top.kids = append(top.kids, n)
-			if tok.Content {
-				stack = append(stack, n)
-			}
-		case wbxml.KindEnd:
-			stack = stack[:len(stack)-1]
-		case wbxml.KindString, wbxml.KindOpaque:
-			top.text += string(tok.Data)
-		}
-	}
-	require.Len(t, root.kids, 1, "one root element")
-	return root.kids[0]
-}
-
-// find returns the first descendant along path, nil if there is none.
-func (n *node) find(path ...wbxml.Tag) *node {
-	for _, tag := range path {
-		if n == nil {
-			return nil
-		}
-		var next *node
-		for _, k := range n.kids {
-			if k.tag == tag {
-				next = k
-				break
-			}
-		}
-		n = next
-	}
-	return n
-}
-
-func (n *node) get(path ...wbxml.Tag) string {
-	if f := n.find(path...); f != nil {
-		return f.text
-	}
-	return ""
-}
-
-func (n *node) all(tag wbxml.Tag) []*node {
-	var out []*node
-	if n != nil {
-		for _, k := range n.kids {
-			if k.tag == tag {
-				out = append(out, k)
-			}
-		}
-	}
-	return out
-}
-
-// do sends a command and returns the HTTP status and, for 200, the body.
-func (p *phone) do(cmd eas.CommandCode, enc *wbxml.Encoder) (int, *node) {
-	p.t.Helper()
-	require.NoError(p.t, enc.Err())
-	resp, err := p.c.Do(p.t.Context(), &easclient.Request{Cmd: cmd, Body: enc.Bytes()})
-	require.NoError(p.t, err)
-	if resp.StatusCode != http.StatusOK || len(resp.Body) == 0 {
-		return resp.StatusCode, nil
-	}
-	return resp.StatusCode, parse(p.t, resp.Body)
-}
-
-// provisionRequest is a Provision asking for the policy (key "") or
-// acknowledging it, with the device's DeviceInformation (MS-ASPROV
-// 2.2.2.52: 14.1 and later send it with the first Provision).
-func (p *phone) provisionRequest(key string) *wbxml.Encoder {
-	enc := wbxml.NewEncoder(nil)
-	enc.Start(wbxml.ProvisionProvision)
-	if key == "" {
-		enc.Start(wbxml.SettingsDeviceInformation)
-		enc.Start(wbxml.SettingsSet)
-		enc.String(wbxml.SettingsModel, p.model)
-		if p.imei != "" {
-			enc.String(wbxml.SettingsIMEI, p.imei)
-		}
-		enc.String(wbxml.SettingsFriendlyName, p.name)
-		enc.String(wbxml.SettingsOS, p.os)
-		enc.String(wbxml.SettingsUserAgent, p.c.UserAgent)
-		enc.End()
-		enc.End()
-	}
-	enc.Start(wbxml.ProvisionPolicies)
-	enc.Start(wbxml.ProvisionPolicy)
-	enc.String(wbxml.ProvisionPolicyType, eas.PolicyTypeWBXML)
-	if key != "" {
-		enc.String(wbxml.ProvisionPolicyKey, key)
-		enc.String(wbxml.ProvisionStatus, "1")
-	}
-	enc.End()
-	enc.End()
-	enc.End()
-	return enc
+// info is what the phone tells about itself in DeviceInformation (MS-ASPROV
+// 2.2.2.53: 14.1 and later send it with the first Provision).
+func (p *phone) info() *easclient.DeviceInfo {
+	return &easclient.DeviceInfo{Model: p.model, IMEI: p.imei, FriendlyName: p.name, OS: p.os, UserAgent: p.c.UserAgent}
 }
 
 // provision does the two-step handshake (MS-ASPROV 3.1.5.1) and keeps the
@@ -164,20 +49,11 @@ func (p *phone) provisionRequest(key string) *wbxml.Encoder {
 // anything but 1 it stops there.
 func (p *phone) provision() int {
 	p.t.Helper()
-	code, doc := p.do(eas.CmdProvision, p.provisionRequest(""))
-	require.Equal(p.t, http.StatusOK, code, "provision")
-	st, _ := strconv.Atoi(doc.get(wbxml.ProvisionStatus))
-	if st != 1 {
-		return st
+	_, err := p.c.Provision(p.t.Context(), p.info())
+	if se, ok := errors.AsType[*easclient.StatusError](err); ok && se.In == wbxml.ProvisionProvision {
+		return se.Status
 	}
-	key := doc.get(wbxml.ProvisionPolicies, wbxml.ProvisionPolicy, wbxml.ProvisionPolicyKey)
-	require.NotEmpty(p.t, key, "temporary policy key")
-	code, doc = p.do(eas.CmdProvision, p.provisionRequest(key))
-	require.Equal(p.t, http.StatusOK, code, "provision acknowledgement")
-	require.Equal(p.t, "1", doc.get(wbxml.ProvisionStatus))
-	final, err := strconv.ParseUint(doc.get(wbxml.ProvisionPolicies, wbxml.ProvisionPolicy, wbxml.ProvisionPolicyKey), 10, 32)
-	require.NoError(p.t, err, "final policy key")
-	p.c.PolicyKey, p.c.HasPolicyKey = uint32(final), true
+	require.NoError(p.t, err, "provision")
 	return 1
 }
 
@@ -186,25 +62,18 @@ func (p *phone) provision() int {
 // keeps the new key and the folders.
 func (p *phone) folderSync() (int, []string) {
 	p.t.Helper()
-	enc := wbxml.NewEncoder(nil)
-	enc.Start(wbxml.FolderHierarchyFolderSync)
-	enc.String(wbxml.FolderHierarchySyncKey, p.folderKey)
-	enc.End()
-	code, doc := p.do(eas.CmdFolderSync, enc)
-	require.Equal(p.t, http.StatusOK, code, "FolderSync")
-	st, err := strconv.Atoi(doc.get(wbxml.FolderHierarchyStatus))
-	require.NoError(p.t, err, "FolderSync Status")
-	if st != 1 {
-		return st, nil
+	fs, err := p.c.FolderSync(p.t.Context(), p.folderKey)
+	require.NoError(p.t, err, "FolderSync")
+	if fs.Status != 1 {
+		return fs.Status, nil
 	}
-	p.folderKey = doc.get(wbxml.FolderHierarchySyncKey)
+	p.folderKey = fs.SyncKey
 	var names []string
-	for _, a := range doc.find(wbxml.FolderHierarchyChanges).all(wbxml.FolderHierarchyAdd) {
-		name := a.get(wbxml.FolderHierarchyDisplayName)
-		names = append(names, name)
-		p.folders[name] = a.get(wbxml.FolderHierarchyServerId)
+	for _, f := range fs.Added {
+		names = append(names, f.DisplayName)
+		p.folders[f.DisplayName] = f.ServerID
 	}
-	return st, names
+	return fs.Status, names
 }
 
 // subjects syncs the named folder from key 0 (MS-ASCMD 2.2.1.21: the first
@@ -214,32 +83,12 @@ func (p *phone) subjects(folder string) []string {
 	p.t.Helper()
 	id, ok := p.folders[folder]
 	require.True(p.t, ok, "folder %q not synced; have %v", folder, p.folders)
-	sync := func(key string) *node {
-		enc := wbxml.NewEncoder(nil)
-		enc.Start(wbxml.AirSyncSync)
-		enc.Start(wbxml.AirSyncCollections)
-		enc.Start(wbxml.AirSyncCollection)
-		enc.String(wbxml.AirSyncSyncKey, key)
-		enc.String(wbxml.AirSyncCollectionId, id)
-		if key != "0" {
-			enc.Empty(wbxml.AirSyncGetChanges)
-			enc.String(wbxml.AirSyncWindowSize, "100")
-		}
-		enc.End()
-		enc.End()
-		enc.End()
-		code, doc := p.do(eas.CmdSync, enc)
-		require.Equal(p.t, http.StatusOK, code, "Sync %s", folder)
-		coll := doc.find(wbxml.AirSyncCollections, wbxml.AirSyncCollection)
-		require.NotNil(p.t, coll, "Sync %s: no collection (status %s)", folder, doc.get(wbxml.AirSyncStatus))
-		require.Equal(p.t, "1", coll.get(wbxml.AirSyncStatus), "Sync %s status", folder)
-		return coll
-	}
-	first := sync("0")
-	second := sync(first.get(wbxml.AirSyncSyncKey))
+	r, err := p.c.InitialSync(p.t.Context(), id, 100)
+	require.NoError(p.t, err, "Sync %s", folder)
+	require.Equal(p.t, 1, r.Status, "Sync %s status", folder)
 	var out []string
-	for _, a := range second.find(wbxml.AirSyncCommands).all(wbxml.AirSyncAdd) {
-		out = append(out, a.get(wbxml.AirSyncApplicationData, wbxml.EmailSubject))
+	for _, a := range r.Added {
+		out = append(out, a.Data.Get(wbxml.EmailSubject))
 	}
 	return out
 }
@@ -248,32 +97,24 @@ func (p *phone) subjects(folder string) []string {
 // wipe directive it carries ("RemoteWipe", "AccountOnlyRemoteWipe" or "").
 func (p *phone) wipeDirective() (int, string) {
 	p.t.Helper()
-	code, doc := p.do(eas.CmdProvision, p.provisionRequest(""))
-	require.Equal(p.t, http.StatusOK, code, "provision")
-	st, _ := strconv.Atoi(doc.get(wbxml.ProvisionStatus))
-	switch {
-	case doc.find(wbxml.ProvisionRemoteWipe) != nil:
-		return st, "RemoteWipe"
-	case doc.find(wbxml.ProvisionAccountOnlyRemoteWipe) != nil:
-		return st, "AccountOnlyRemoteWipe"
+	r, err := p.c.RequestPolicy(p.t.Context(), p.info())
+	require.NoError(p.t, err, "provision")
+	switch r.Wipe {
+	case wbxml.ProvisionRemoteWipe:
+		return r.Status, "RemoteWipe"
+	case wbxml.ProvisionAccountOnlyRemoteWipe:
+		return r.Status, "AccountOnlyRemoteWipe"
 	}
-	return st, ""
+	return r.Status, ""
 }
 
 // acknowledgeWipe reports a successful wipe (MS-ASPROV 3.1.5.1.2.2) and
 // returns the Provision status of the answer.
 func (p *phone) acknowledgeWipe() int {
 	p.t.Helper()
-	enc := wbxml.NewEncoder(nil)
-	enc.Start(wbxml.ProvisionProvision)
-	enc.Start(wbxml.ProvisionRemoteWipe)
-	enc.String(wbxml.ProvisionStatus, "1")
-	enc.End()
-	enc.End()
-	code, doc := p.do(eas.CmdProvision, enc)
-	require.Equal(p.t, http.StatusOK, code, "wipe acknowledgement")
-	st, _ := strconv.Atoi(doc.get(wbxml.ProvisionStatus))
-	return st
+	r, err := p.c.AcknowledgeWipe(p.t.Context(), wbxml.ProvisionRemoteWipe, 1)
+	require.NoError(p.t, err, "wipe acknowledgement")
+	return r.Status
 }
 
 // String names the phone in messages.

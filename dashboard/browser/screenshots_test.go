@@ -133,6 +133,7 @@ func TestScreenshots(t *testing.T) {
 		e.nav(page)
 		assert.Zero(t, e.count(`#main .notice.error`), "%s shows an error", page)
 		e.fullScreenshot(page)
+		assert.Zero(t, e.sidewaysTables(), "%s: no table scrolls sideways", page)
 	}
 
 	// The device list sorts by first contact: newest first, then oldest
@@ -190,8 +191,7 @@ func TestScreenshots(t *testing.T) {
 		e.nav(page)
 		e.fullScreenshot(page + "-tablet")
 		assert.LessOrEqual(t, eval[int](e, `document.documentElement.scrollWidth`), tablet.width, "%s fits the tablet's width", page)
-		assert.Zero(t, eval[int](e, `[...document.querySelectorAll('#main .table-wrap')].filter((w) => w.scrollWidth > w.clientWidth).length`),
-			"%s: no table scrolls sideways", page)
+		assert.Zero(t, e.sidewaysTables(), "%s: no table scrolls sideways", page)
 		switch page {
 		case "overview":
 			assert.Equal(t, []int{3, 2}, eval[[]int](e, `Object.values([...document.querySelectorAll('.cards a.card')]
@@ -209,6 +209,13 @@ func TestScreenshots(t *testing.T) {
 	e.waitFor(`document.querySelector('#main').dataset.ready === 'true' && document.querySelector('#main .o-info')?.textContent.includes('ALICEOLD01')`)
 	e.fullScreenshot("device-tablet")
 	assert.LessOrEqual(t, eval[int](e, `document.documentElement.scrollWidth`), tablet.width, "the device page fits the tablet's width")
+}
+
+// sidewaysTables counts the page's tables wider than their box (which
+// then scroll sideways, hiding a column).
+func (e *env) sidewaysTables() int {
+	e.t.Helper()
+	return eval[int](e, `[...document.querySelectorAll('#main .table-wrap')].filter((w) => w.scrollWidth > w.clientWidth).length`)
 }
 
 // longAddress is a user's address longer than a table column.
