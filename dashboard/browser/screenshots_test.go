@@ -184,6 +184,12 @@ func TestScreenshots(t *testing.T) {
 	e.click("#confirm-cancel")
 	e.waitFor(`!document.querySelector('#confirm').open`)
 
+	// Dave's tablet waits for its wipe: no call to provision again.
+	e.do(chromedp.Navigate(e.srv.URL + "/admin/#/devices/" + ids["DAVETABLET"]))
+	e.waitFor(`document.querySelector('#main').dataset.ready === 'true' && document.querySelector('#main .o-info')?.textContent.includes('DAVETABLET')`)
+	assert.Contains(t, e.fact("#main .o-policy", "Compliance"), "A wipe is pending")
+	assert.NotContains(t, e.text("#main .o-policy"), "provision again")
+
 	// Tablet size: nothing wider than the window, five cards as three and
 	// two, and device names on one line.
 	e.do(chromedp.EmulateViewport(int64(tablet.width), int64(tablet.height)))
