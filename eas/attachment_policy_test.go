@@ -75,32 +75,32 @@ func TestAttachmentPolicyEnforced(t *testing.T) {
 
 				// Sync with plain text bodies: both attachments listed, with their sizes.
 				first := se.sync(c, collReq{key: "0", id: folderIDString(se.inbox)})
-				require.Equal(t, "1", first.get(wbxml.AirSyncStatus))
-				coll := se.sync(c, collReq{key: first.get(wbxml.AirSyncSyncKey), id: folderIDString(se.inbox), window: 10,
+				require.Equal(t, "1", first.Get(wbxml.AirSyncStatus))
+				coll := se.sync(c, collReq{key: first.Get(wbxml.AirSyncSyncKey), id: folderIDString(se.inbox), window: 10,
 					options: func(enc *wbxml.Encoder) { bodyPref(enc, 1, 0, false, 0) }})
-				adds := coll.child(wbxml.AirSyncCommands).all(wbxml.AirSyncAdd)
+				adds := coll.Child(wbxml.AirSyncCommands).All(wbxml.AirSyncAdd)
 				require.Len(t, adds, 1)
-				atts := adds[0].child(wbxml.AirSyncApplicationData).child(wbxml.AirSyncBaseAttachments).all(wbxml.AirSyncBaseAttachment)
+				atts := adds[0].Child(wbxml.AirSyncApplicationData).Child(wbxml.AirSyncBaseAttachments).All(wbxml.AirSyncBaseAttachment)
 				require.Len(t, atts, 2, "blocked attachments are listed, as Exchange lists them")
-				assert.Equal(t, smallRef, atts[0].get(wbxml.AirSyncBaseFileReference))
-				assert.Equal(t, strconv.Itoa(len(smallAttachment)), atts[0].get(wbxml.AirSyncBaseEstimatedDataSize))
-				assert.Equal(t, bigRef, atts[1].get(wbxml.AirSyncBaseFileReference))
-				assert.Equal(t, strconv.Itoa(len(bigAttachment)), atts[1].get(wbxml.AirSyncBaseEstimatedDataSize))
+				assert.Equal(t, smallRef, atts[0].Get(wbxml.AirSyncBaseFileReference))
+				assert.Equal(t, strconv.Itoa(len(smallAttachment)), atts[0].Get(wbxml.AirSyncBaseEstimatedDataSize))
+				assert.Equal(t, bigRef, atts[1].Get(wbxml.AirSyncBaseFileReference))
+				assert.Equal(t, strconv.Itoa(len(bigAttachment)), atts[1].Get(wbxml.AirSyncBaseEstimatedDataSize))
 
 				// Sync with MIME bodies (a new device, MIMESupport 2, BodyPreference Type 4).
 				c2 := se.env.client("alice@example.com")
 				c2.DeviceID = "mimedevice"
 				first = se.sync(c2, collReq{key: "0", id: folderIDString(se.inbox)})
-				coll = se.sync(c2, collReq{key: first.get(wbxml.AirSyncSyncKey), id: folderIDString(se.inbox), window: 10,
+				coll = se.sync(c2, collReq{key: first.Get(wbxml.AirSyncSyncKey), id: folderIDString(se.inbox), window: 10,
 					options: func(enc *wbxml.Encoder) {
 						enc.Int(wbxml.AirSyncMIMESupport, 2)
 						bodyPref(enc, 4, 0, false, 0)
 					}})
-				adds = coll.child(wbxml.AirSyncCommands).all(wbxml.AirSyncAdd)
+				adds = coll.Child(wbxml.AirSyncCommands).All(wbxml.AirSyncAdd)
 				require.Len(t, adds, 1)
-				body := adds[0].child(wbxml.AirSyncApplicationData).child(wbxml.AirSyncBaseBody)
-				require.Equal(t, "4", body.get(wbxml.AirSyncBaseType))
-				assertStripped(t, body.get(wbxml.AirSyncBaseData), tc.smallOK, tc.noteMatch)
+				body := adds[0].Child(wbxml.AirSyncApplicationData).Child(wbxml.AirSyncBaseBody)
+				require.Equal(t, "4", body.Get(wbxml.AirSyncBaseType))
+				assertStripped(t, body.Get(wbxml.AirSyncBaseData), tc.smallOK, tc.noteMatch)
 
 				// ItemOperations: each attachment by FileReference, and the message as MIME.
 				_, top, f, _ := itemOps(t, c, fmt.Sprintf(`<ItemOperations xmlns="ItemOperations" xmlns:as="AirSync" xmlns:asb="AirSyncBase">

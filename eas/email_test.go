@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/easd/easd/eas"
+	"github.com/easd/easd/eas/easclient"
 	"github.com/easd/easd/store"
 	"github.com/easd/easd/wbxml"
 )
@@ -30,20 +31,20 @@ const withAttachments = "From: bob@example.com\r\nTo: alice@example.com\r\nSubje
 
 // syncOne starts a collection with opts, delivers raw and returns the ApplicationData of its
 // Add, for protocol v.
-func syncOne(t *testing.T, v eas.Version, raw string, opts func(enc *wbxml.Encoder)) (*wnode, store.Item) {
+func syncOne(t *testing.T, v eas.Version, raw string, opts func(enc *wbxml.Encoder)) (*easclient.Node, store.Item) {
 	t.Helper()
 	st := openSyncStore(t)
 	se := newSyncEnv(t, st)
 	c := se.client()
 	c.Version = v
 	inbox := folderIDString(se.inbox)
-	key := se.sync(c, collReq{key: "0", id: inbox, options: opts}).get(wbxml.AirSyncSyncKey)
+	key := se.sync(c, collReq{key: "0", id: inbox, options: opts}).Get(wbxml.AirSyncSyncKey)
 	it, err := st.Deliver(context.Background(), "alice@example.com", []byte(raw))
 	require.NoError(t, err)
 	coll := se.sync(c, collReq{key: key, id: inbox, options: opts})
-	adds := coll.child(wbxml.AirSyncCommands).all(wbxml.AirSyncAdd)
+	adds := coll.Child(wbxml.AirSyncCommands).All(wbxml.AirSyncAdd)
 	require.Len(t, adds, 1)
-	return adds[0].child(wbxml.AirSyncApplicationData), it
+	return adds[0].Child(wbxml.AirSyncApplicationData), it
 }
 
 func TestSyncBodyPreference(t *testing.T) {
@@ -89,15 +90,15 @@ func TestSyncBodyPreference(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			data, _ := syncOne(t, eas.Version161, tc.raw, tc.opts)
-			body := data.child(wbxml.AirSyncBaseBody)
+			body := data.Child(wbxml.AirSyncBaseBody)
 			require.NotNil(t, body)
-			assert.Equal(t, tc.typ, body.get(wbxml.AirSyncBaseType))
-			tc.data(t, body.get(wbxml.AirSyncBaseData))
-			assert.Equal(t, tc.truncated, body.get(wbxml.AirSyncBaseTruncated) == "1")
+			assert.Equal(t, tc.typ, body.Get(wbxml.AirSyncBaseType))
+			tc.data(t, body.Get(wbxml.AirSyncBaseData))
+			assert.Equal(t, tc.truncated, body.Get(wbxml.AirSyncBaseTruncated) == "1")
 			if tc.size != "" {
-				assert.Equal(t, tc.size, body.get(wbxml.AirSyncBaseEstimatedDataSize))
+				assert.Equal(t, tc.size, body.Get(wbxml.AirSyncBaseEstimatedDataSize))
 			}
-			assert.Equal(t, tc.native, data.get(wbxml.AirSyncBaseNativeBodyType))
+			assert.Equal(t, tc.native, data.Get(wbxml.AirSyncBaseNativeBodyType))
 		})
 	}
 }
@@ -116,22 +117,22 @@ func TestSyncEmailFieldsByVersion(t *testing.T) {
 		t.Run(tc.v.String(), func(t *testing.T) {
 			t.Parallel()
 			data, it := syncOne(t, tc.v, htmlOnly, opts)
-			assert.Equal(t, "Re: Lunch", data.get(wbxml.EmailSubject))
-			assert.Equal(t, "Lunch", data.get(wbxml.EmailThreadTopic))
-			assert.Equal(t, "Alice; carol@example.com", data.get(wbxml.EmailDisplayTo))
-			assert.Equal(t, it.Received.UTC().Format("2006-01-02T15:04:05.000Z"), data.get(wbxml.EmailDateReceived))
-			assert.Equal(t, "65001", data.get(wbxml.EmailInternetCPID))
-			assert.Equal(t, "urn:content-classes:message", data.get(wbxml.EmailContentClass))
-			assert.Equal(t, "1", data.get(wbxml.EmailImportance))
-			assert.True(t, data.has(wbxml.EmailFlag))
-			assert.Equal(t, tc.conversation, data.has(wbxml.Email2ConversationId))
-			assert.Equal(t, tc.conversation, data.has(wbxml.Email2ConversationIndex))
-			assert.Equal(t, tc.conversation, data.has(wbxml.EmailCategories))
+			assert.Equal(t, "Re: Lunch", data.Get(wbxml.EmailSubject))
+			assert.Equal(t, "Lunch", data.Get(wbxml.EmailThreadTopic))
+			assert.Equal(t, "Alice; carol@example.com", data.Get(wbxml.EmailDisplayTo))
+			assert.Equal(t, it.Received.UTC().Format("2006-01-02T15:04:05.000Z"), data.Get(wbxml.EmailDateReceived))
+			assert.Equal(t, "65001", data.Get(wbxml.EmailInternetCPID))
+			assert.Equal(t, "urn:content-classes:message", data.Get(wbxml.EmailContentClass))
+			assert.Equal(t, "1", data.Get(wbxml.EmailImportance))
+			assert.True(t, data.Has(wbxml.EmailFlag))
+			assert.Equal(t, tc.conversation, data.Has(wbxml.Email2ConversationId))
+			assert.Equal(t, tc.conversation, data.Has(wbxml.Email2ConversationIndex))
+			assert.Equal(t, tc.conversation, data.Has(wbxml.EmailCategories))
 			if tc.conversation {
-				assert.Len(t, data.get(wbxml.Email2ConversationId), 16)
+				assert.Len(t, data.Get(wbxml.Email2ConversationId), 16)
 			}
-			assert.Equal(t, tc.preview, data.child(wbxml.AirSyncBaseBody).has(wbxml.AirSyncBasePreview))
-			assert.Equal(t, tc.draft, data.has(wbxml.Email2IsDraft))
+			assert.Equal(t, tc.preview, data.Child(wbxml.AirSyncBaseBody).Has(wbxml.AirSyncBasePreview))
+			assert.Equal(t, tc.draft, data.Has(wbxml.Email2IsDraft))
 		})
 	}
 }
@@ -143,30 +144,30 @@ func TestSyncConversationIDStable(t *testing.T) {
 	other := strings.Replace(htmlOnly, "<h1@example.com>", "<h2@example.com>", 1)
 	other = strings.Replace(other, "<p@example.com>", "<q@example.com>", 1)
 	b, _ := syncOne(t, eas.Version161, other, nil)
-	assert.Equal(t, a.get(wbxml.Email2ConversationId), b.get(wbxml.Email2ConversationId))
+	assert.Equal(t, a.Get(wbxml.Email2ConversationId), b.Get(wbxml.Email2ConversationId))
 }
 
 func TestSyncAttachments(t *testing.T) {
 	t.Parallel()
 	data, it := syncOne(t, eas.Version161, withAttachments, func(enc *wbxml.Encoder) { bodyPref(enc, 2, 0, false, 0) })
-	atts := data.child(wbxml.AirSyncBaseAttachments).all(wbxml.AirSyncBaseAttachment)
+	atts := data.Child(wbxml.AirSyncBaseAttachments).All(wbxml.AirSyncBaseAttachment)
 	require.Len(t, atts, 2)
 	id := strconv.FormatInt(int64(it.ID), 10)
-	assert.Equal(t, "report.pdf", atts[0].get(wbxml.AirSyncBaseDisplayName))
-	assert.Equal(t, id+":2", atts[0].get(wbxml.AirSyncBaseFileReference))
-	assert.Equal(t, "1", atts[0].get(wbxml.AirSyncBaseMethod))
-	assert.Equal(t, "9", atts[0].get(wbxml.AirSyncBaseEstimatedDataSize))
-	assert.False(t, atts[0].has(wbxml.AirSyncBaseIsInline))
-	assert.Equal(t, id+":3", atts[1].get(wbxml.AirSyncBaseFileReference))
-	assert.Equal(t, "logo@x", atts[1].get(wbxml.AirSyncBaseContentId))
-	assert.Equal(t, "1", atts[1].get(wbxml.AirSyncBaseIsInline))
-	assert.Contains(t, data.child(wbxml.AirSyncBaseBody).get(wbxml.AirSyncBaseData), "see attached")
+	assert.Equal(t, "report.pdf", atts[0].Get(wbxml.AirSyncBaseDisplayName))
+	assert.Equal(t, id+":2", atts[0].Get(wbxml.AirSyncBaseFileReference))
+	assert.Equal(t, "1", atts[0].Get(wbxml.AirSyncBaseMethod))
+	assert.Equal(t, "9", atts[0].Get(wbxml.AirSyncBaseEstimatedDataSize))
+	assert.False(t, atts[0].Has(wbxml.AirSyncBaseIsInline))
+	assert.Equal(t, id+":3", atts[1].Get(wbxml.AirSyncBaseFileReference))
+	assert.Equal(t, "logo@x", atts[1].Get(wbxml.AirSyncBaseContentId))
+	assert.Equal(t, "1", atts[1].Get(wbxml.AirSyncBaseIsInline))
+	assert.Contains(t, data.Child(wbxml.AirSyncBaseBody).Get(wbxml.AirSyncBaseData), "see attached")
 	// MIME bodies carry their attachments inside: no Attachments list.
 	data, _ = syncOne(t, eas.Version161, withAttachments, func(enc *wbxml.Encoder) {
 		enc.Int(wbxml.AirSyncMIMESupport, 2)
 		bodyPref(enc, 4, 0, false, 0)
 	})
-	assert.False(t, data.has(wbxml.AirSyncBaseAttachments))
+	assert.False(t, data.Has(wbxml.AirSyncBaseAttachments))
 }
 
 // TestSyncAddDraft: 16.x clients add email to Drafts (ClientId → ServerId); older versions
@@ -204,17 +205,17 @@ func TestSyncAddDraft(t *testing.T) {
 		c.Version = tc.v
 		c.DeviceID = "D" + strconv.Itoa(int(tc.v)) + strconv.FormatInt(int64(tc.folder.ID), 10)
 		id := folderIDString(tc.folder)
-		key := se.sync(c, collReq{key: "0", id: id}).get(wbxml.AirSyncSyncKey)
+		key := se.sync(c, collReq{key: "0", id: id}).Get(wbxml.AirSyncSyncKey)
 		coll := se.sync(c, collReq{key: key, id: id, commands: add("x1")})
-		r := coll.child(wbxml.AirSyncResponses).child(wbxml.AirSyncAdd)
+		r := coll.Child(wbxml.AirSyncResponses).Child(wbxml.AirSyncAdd)
 		require.NotNil(t, r, tc.name)
-		assert.Equal(t, "x1", r.get(wbxml.AirSyncClientId), tc.name)
-		assert.Equal(t, tc.status, r.get(wbxml.AirSyncStatus), tc.name)
+		assert.Equal(t, "x1", r.Get(wbxml.AirSyncClientId), tc.name)
+		assert.Equal(t, tc.status, r.Get(wbxml.AirSyncStatus), tc.name)
 		if tc.status != "1" {
-			assert.False(t, r.has(wbxml.AirSyncServerId))
+			assert.False(t, r.Has(wbxml.AirSyncServerId))
 			continue
 		}
-		sid, err := strconv.ParseInt(r.get(wbxml.AirSyncServerId), 10, 64)
+		sid, err := strconv.ParseInt(r.Get(wbxml.AirSyncServerId), 10, 64)
 		require.NoError(t, err)
 		it, err := st.Item(context.Background(), store.ItemID(sid))
 		require.NoError(t, err)
@@ -222,8 +223,8 @@ func TestSyncAddDraft(t *testing.T) {
 		assert.Equal(t, "Grüße", it.Subject)
 		assert.True(t, it.Draft)
 		// The device's own add is not echoed back.
-		coll = se.sync(c, collReq{key: coll.get(wbxml.AirSyncSyncKey), id: id})
-		assert.Nil(t, coll.child(wbxml.AirSyncCommands))
+		coll = se.sync(c, collReq{key: coll.Get(wbxml.AirSyncSyncKey), id: id})
+		assert.Nil(t, coll.Child(wbxml.AirSyncCommands))
 	}
 }
 
@@ -234,7 +235,7 @@ func TestSyncFetch(t *testing.T) {
 	se := newSyncEnv(t, st)
 	c := se.client()
 	inbox := folderIDString(se.inbox)
-	key := se.sync(c, collReq{key: "0", id: inbox}).get(wbxml.AirSyncSyncKey)
+	key := se.sync(c, collReq{key: "0", id: inbox}).Get(wbxml.AirSyncSyncKey)
 	it := se.deliver(1)[0]
 	sid := strconv.FormatInt(int64(it.ID), 10)
 	coll := se.sync(c, collReq{key: key, id: inbox, noGetChanges: true, commands: func(enc *wbxml.Encoder) {
@@ -244,12 +245,12 @@ func TestSyncFetch(t *testing.T) {
 			enc.End()
 		}
 	}})
-	fs := coll.child(wbxml.AirSyncResponses).all(wbxml.AirSyncFetch)
+	fs := coll.Child(wbxml.AirSyncResponses).All(wbxml.AirSyncFetch)
 	require.Len(t, fs, 2)
-	assert.Equal(t, "1", fs[0].get(wbxml.AirSyncStatus))
-	assert.Equal(t, it.Subject, fs[0].child(wbxml.AirSyncApplicationData).get(wbxml.EmailSubject))
-	assert.Equal(t, "8", fs[1].get(wbxml.AirSyncStatus))
-	assert.Nil(t, coll.child(wbxml.AirSyncCommands), "GetChanges 0")
+	assert.Equal(t, "1", fs[0].Get(wbxml.AirSyncStatus))
+	assert.Equal(t, it.Subject, fs[0].Child(wbxml.AirSyncApplicationData).Get(wbxml.EmailSubject))
+	assert.Equal(t, "8", fs[1].Get(wbxml.AirSyncStatus))
+	assert.Nil(t, coll.Child(wbxml.AirSyncCommands), "GetChanges 0")
 }
 
 // TestSyncMIME121: 12.x clients ask for MIME with MIMESupport and bound it with
@@ -265,10 +266,10 @@ func TestSyncMIME121(t *testing.T) {
 			enc.Int(wbxml.AirSyncMIMESupport, 2)
 			enc.Int(wbxml.AirSyncMIMETruncation, int64(tc.code))
 		})
-		body := data.child(wbxml.AirSyncBaseBody)
-		assert.Equal(t, "4", body.get(wbxml.AirSyncBaseType), "code %d", tc.code)
-		assert.Equal(t, tc.data, body.get(wbxml.AirSyncBaseData), "code %d", tc.code)
-		assert.Equal(t, tc.truncated, body.has(wbxml.AirSyncBaseTruncated), "code %d", tc.code)
-		assert.Equal(t, strconv.Itoa(len(htmlOnly)), body.get(wbxml.AirSyncBaseEstimatedDataSize))
+		body := data.Child(wbxml.AirSyncBaseBody)
+		assert.Equal(t, "4", body.Get(wbxml.AirSyncBaseType), "code %d", tc.code)
+		assert.Equal(t, tc.data, body.Get(wbxml.AirSyncBaseData), "code %d", tc.code)
+		assert.Equal(t, tc.truncated, body.Has(wbxml.AirSyncBaseTruncated), "code %d", tc.code)
+		assert.Equal(t, strconv.Itoa(len(htmlOnly)), body.Get(wbxml.AirSyncBaseEstimatedDataSize))
 	}
 }

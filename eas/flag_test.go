@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/easd/easd/eas"
+	"github.com/easd/easd/eas/easclient"
 	"github.com/easd/easd/store"
 	"github.com/easd/easd/store/storetest"
 )
@@ -32,7 +33,7 @@ func TestFlowFlagDetails(t *testing.T) {
 		tablet := newFlowDevice(t, env, "FLAGTABLET", eas.Version141)
 		inbox := phone.folders[store.FolderInbox]
 		pKey, tKey := phone.primed(t, inbox), tablet.primed(t, inbox)
-		step := func(d *flowDevice, key *string, cmds string) *wnode {
+		step := func(d *flowDevice, key *string, cmds string) *easclient.Node {
 			t.Helper()
 			got := d.sync(t, *key, inbox, flowSyncOpts+cmds)
 			require.Equal(t, "1", seqTextAt(t, got, "Collection/Status"))
@@ -52,7 +53,7 @@ func TestFlowFlagDetails(t *testing.T) {
 			return it
 		}
 		// tabletFlag syncs the tablet and returns the Flag of the one Change it gets.
-		tabletFlag := func() *wnode {
+		tabletFlag := func() *easclient.Node {
 			t.Helper()
 			got := step(tablet, &tKey, "")
 			require.Len(t, seqLookupAll(got, "Collection/Commands/Change"), 1)
@@ -129,7 +130,7 @@ func TestFlowFlagDetails(t *testing.T) {
 			`</ApplicationData></Change></Commands>`)
 		assert.Empty(t, seqLookupAll(got, "Collection/Responses"))
 		f = tabletFlag()
-		assert.Empty(t, f.kids, "no flag is an empty Flag")
+		assert.Empty(t, f.Children, "no flag is an empty Flag")
 		it = item()
 		assert.False(t, it.Flagged)
 		assert.Equal(t, store.Flag{}, it.Flag)
@@ -148,7 +149,7 @@ func TestFlowLastVerb(t *testing.T) {
 		tablet := newFlowDevice(t, env, "VERBTABLET", eas.Version141)
 		inbox := phone.folders[store.FolderInbox]
 		tKey := tablet.primed(t, inbox)
-		step := func() *wnode {
+		step := func() *easclient.Node {
 			t.Helper()
 			got := tablet.sync(t, tKey, inbox, flowSyncOpts)
 			require.Equal(t, "1", seqTextAt(t, got, "Collection/Status"))

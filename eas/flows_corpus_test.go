@@ -180,7 +180,7 @@ func (r *corpusReplay) start(t *testing.T, name string, prev <-chan pingAnswer) 
 
 // wake sends the captured Ping name, calls deliver once the server holds it waiting and
 // returns the Ping's well-formed answer.
-func (r *corpusReplay) wake(t *testing.T, name string, prev <-chan pingAnswer, deliver func()) *wnode {
+func (r *corpusReplay) wake(t *testing.T, name string, prev <-chan pingAnswer, deliver func()) *easclient.Node {
 	t.Helper()
 	done := r.start(t, name, prev)
 	deliver()
@@ -206,10 +206,10 @@ func pingEnded(t *testing.T, done <-chan pingAnswer) {
 	assert.Equal(t, 1, n, "a superseded Ping")
 }
 
-func seqTexts(ns []*wnode) []string {
+func seqTexts(ns []*easclient.Node) []string {
 	var s []string
 	for _, n := range ns {
-		s = append(s, n.text)
+		s = append(s, n.Text)
 	}
 	return s
 }

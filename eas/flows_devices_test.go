@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/easd/easd/eas"
+	"github.com/easd/easd/eas/easclient"
 	"github.com/easd/easd/store"
 	"github.com/easd/easd/store/storetest"
 )
@@ -36,7 +37,7 @@ func TestFlowTwoDevices(t *testing.T) {
 
 		// A delivery reaches both.
 		env.deliver(t, "Quarterly numbers")
-		step := func(d *flowDevice, key *string, coll, cmds string) *wnode {
+		step := func(d *flowDevice, key *string, coll, cmds string) *easclient.Node {
 			t.Helper()
 			got := d.sync(t, *key, coll, flowSyncOpts+cmds)
 			require.Equal(t, "1", seqTextAt(t, got, "Collection/Status"))

@@ -43,7 +43,7 @@ func newFlowDevice(t *testing.T, env *setupEnv, id string, v eas.Version) *flowD
 }
 
 // do sends an XML request body and returns the answer as a tree (nil for an empty body).
-func (d *flowDevice) do(t *testing.T, cmd eas.CommandCode, x string) (*easclient.Response, *wnode) {
+func (d *flowDevice) do(t *testing.T, cmd eas.CommandCode, x string) (*easclient.Response, *easclient.Node) {
 	t.Helper()
 	resp, err := d.c.Do(t.Context(), &easclient.Request{Cmd: cmd, Body: xmlBody(t, x)})
 	require.NoError(t, err)
@@ -55,7 +55,7 @@ func (d *flowDevice) do(t *testing.T, cmd eas.CommandCode, x string) (*easclient
 
 // sync runs one Sync of one collection with the given inner XML (after CollectionId) and
 // returns the Collection's answer.
-func (d *flowDevice) sync(t *testing.T, key, coll, inner string) *wnode {
+func (d *flowDevice) sync(t *testing.T, key, coll, inner string) *easclient.Node {
 	t.Helper()
 	_, root := d.do(t, eas.CmdSync, `<Sync xmlns="AirSync"><Collections><Collection><SyncKey>`+key+
 		`</SyncKey><CollectionId>`+coll+`</CollectionId>`+inner+`</Collection></Collections></Sync>`)

@@ -39,9 +39,9 @@ func (se *syncEnv) estimate(t *testing.T, c *easclient.Client, id, key string, f
 	t.Helper()
 	resp, err := c.Do(context.Background(), &easclient.Request{Cmd: eas.CmdGetItemEstimate, Body: estimateBody(t, id, key, filter)})
 	require.NoError(t, err)
-	r := parseWBXML(t, resp.Body).child(wbxml.GetItemEstimateResponse)
+	r := parseWBXML(t, resp.Body).Child(wbxml.GetItemEstimateResponse)
 	require.NotNil(t, r)
-	return r.get(wbxml.GetItemEstimateStatus), r.child(wbxml.GetItemEstimateCollection).get(wbxml.GetItemEstimateEstimate)
+	return r.Get(wbxml.GetItemEstimateStatus), r.Child(wbxml.GetItemEstimateCollection).Get(wbxml.GetItemEstimateEstimate)
 }
 
 func TestGetItemEstimate(t *testing.T) {
@@ -58,7 +58,7 @@ func TestGetItemEstimate(t *testing.T) {
 	assert.Equal(t, "3", s, "key 0: not primed")
 	s, _ = se.estimate(t, c, "424242", "0", -1)
 	assert.Equal(t, "2", s, "unknown collection")
-	key := se.sync(c, collReq{key: "0", id: inbox}).get(wbxml.AirSyncSyncKey)
+	key := se.sync(c, collReq{key: "0", id: inbox}).Get(wbxml.AirSyncSyncKey)
 	s, n := se.estimate(t, c, inbox, key, -1)
 	assert.Equal(t, "1", s)
 	assert.Equal(t, "8", n, "the whole initial load")
@@ -75,7 +75,7 @@ func TestGetItemEstimate(t *testing.T) {
 	// After the load, the estimate counts the changes the next Sync sends.
 	coll := se.sync(c, collReq{key: key, id: inbox, window: 512})
 	require.Len(t, commandIDs(coll, wbxml.AirSyncAdd), 8)
-	key = coll.get(wbxml.AirSyncSyncKey)
+	key = coll.Get(wbxml.AirSyncSyncKey)
 	_, n = se.estimate(t, c, inbox, key, -1)
 	assert.Equal(t, "0", n)
 	items := se.deliver(2)

@@ -92,34 +92,34 @@ func hierarchy(t *testing.T, c *easclient.Client, key string) (int, string, []st
 		return resp.StatusCode, "", nil
 	}
 	doc := parseWBXML(t, resp.Body)
-	st, _ := strconv.Atoi(doc.get(wbxml.FolderHierarchyStatus))
+	st, _ := strconv.Atoi(doc.Get(wbxml.FolderHierarchyStatus))
 	var names []string
-	if ch := doc.child(wbxml.FolderHierarchyChanges); ch != nil {
-		for _, a := range ch.all(wbxml.FolderHierarchyAdd) {
-			names = append(names, a.get(wbxml.FolderHierarchyDisplayName))
+	if ch := doc.Child(wbxml.FolderHierarchyChanges); ch != nil {
+		for _, a := range ch.All(wbxml.FolderHierarchyAdd) {
+			names = append(names, a.Get(wbxml.FolderHierarchyDisplayName))
 		}
 	}
-	return st, doc.get(wbxml.FolderHierarchySyncKey), names
+	return st, doc.Get(wbxml.FolderHierarchySyncKey), names
 }
 
 // inboxSubjects syncs the Inbox from key 0 and returns the subjects sent.
 func inboxSubjects(t *testing.T, c *easclient.Client, inbox store.Folder) []string {
 	t.Helper()
-	do := func(cr collReq) *wnode {
+	do := func(cr collReq) *easclient.Node {
 		resp, err := c.Do(t.Context(), &easclient.Request{Cmd: eas.CmdSync, Body: syncBody(t, []collReq{cr}, nil)})
 		require.NoError(t, err)
 		require.Equal(t, http.StatusOK, resp.StatusCode)
-		coll := parseWBXML(t, resp.Body).child(wbxml.AirSyncCollections).child(wbxml.AirSyncCollection)
+		coll := parseWBXML(t, resp.Body).Child(wbxml.AirSyncCollections).Child(wbxml.AirSyncCollection)
 		require.NotNil(t, coll)
 		return coll
 	}
 	first := do(collReq{key: "0", id: folderIDString(inbox)})
-	require.Equal(t, "1", first.get(wbxml.AirSyncStatus))
-	second := do(collReq{key: first.get(wbxml.AirSyncSyncKey), id: folderIDString(inbox), window: 100})
-	require.Equal(t, "1", second.get(wbxml.AirSyncStatus))
+	require.Equal(t, "1", first.Get(wbxml.AirSyncStatus))
+	second := do(collReq{key: first.Get(wbxml.AirSyncSyncKey), id: folderIDString(inbox), window: 100})
+	require.Equal(t, "1", second.Get(wbxml.AirSyncStatus))
 	var out []string
-	for _, a := range second.child(wbxml.AirSyncCommands).all(wbxml.AirSyncAdd) {
-		out = append(out, a.child(wbxml.AirSyncApplicationData).get(wbxml.EmailSubject))
+	for _, a := range second.Child(wbxml.AirSyncCommands).All(wbxml.AirSyncAdd) {
+		out = append(out, a.Child(wbxml.AirSyncApplicationData).Get(wbxml.EmailSubject))
 	}
 	return out
 }
@@ -131,9 +131,9 @@ func syncStatus(t *testing.T, c *easclient.Client, folder store.Folder) string {
 		Body: syncBody(t, []collReq{{key: "0", id: folderIDString(folder)}}, nil)})
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, resp.StatusCode)
-	coll := parseWBXML(t, resp.Body).child(wbxml.AirSyncCollections).child(wbxml.AirSyncCollection)
+	coll := parseWBXML(t, resp.Body).Child(wbxml.AirSyncCollections).Child(wbxml.AirSyncCollection)
 	require.NotNil(t, coll)
-	return coll.get(wbxml.AirSyncStatus)
+	return coll.Get(wbxml.AirSyncStatus)
 }
 
 // commandStatus sends a FolderCreate (a command a quarantined device may not use) and
@@ -299,25 +299,25 @@ func TestQuarantineShowsOnlyTheNotice(t *testing.T) {
 		require.Equal(t, 1, status)
 		require.Equal(t, []string{"Inbox"}, names)
 
-		sync := func(cr collReq) *wnode {
+		sync := func(cr collReq) *easclient.Node {
 			resp, err := c.Do(ctx, &easclient.Request{Cmd: eas.CmdSync, Body: syncBody(t, []collReq{cr}, nil)})
 			require.NoError(t, err)
 			require.Equal(t, http.StatusOK, resp.StatusCode)
-			coll := parseWBXML(t, resp.Body).child(wbxml.AirSyncCollections).child(wbxml.AirSyncCollection)
+			coll := parseWBXML(t, resp.Body).Child(wbxml.AirSyncCollections).Child(wbxml.AirSyncCollection)
 			require.NotNil(t, coll)
 			return coll
 		}
 		id := folderIDString(inbox)
 		first := sync(collReq{key: "0", id: id})
-		require.Equal(t, "1", first.get(wbxml.AirSyncStatus))
-		second := sync(collReq{key: first.get(wbxml.AirSyncSyncKey), id: id, window: 100})
-		require.Equal(t, "1", second.get(wbxml.AirSyncStatus))
+		require.Equal(t, "1", first.Get(wbxml.AirSyncStatus))
+		second := sync(collReq{key: first.Get(wbxml.AirSyncSyncKey), id: id, window: 100})
+		require.Equal(t, "1", second.Get(wbxml.AirSyncStatus))
 		var subjects []string
-		for _, a := range second.child(wbxml.AirSyncCommands).all(wbxml.AirSyncAdd) {
-			subjects = append(subjects, a.child(wbxml.AirSyncApplicationData).get(wbxml.EmailSubject))
+		for _, a := range second.Child(wbxml.AirSyncCommands).All(wbxml.AirSyncAdd) {
+			subjects = append(subjects, a.Child(wbxml.AirSyncApplicationData).Get(wbxml.EmailSubject))
 		}
 		assert.Equal(t, []string{"Your device is waiting for approval"}, subjects, "only the notice")
-		key := second.get(wbxml.AirSyncSyncKey)
+		key := second.Get(wbxml.AirSyncSyncKey)
 
 		// Fetching, flagging as read or deleting the hidden message: not found (8), nothing changes.
 		sid := itemServerID(secret)
@@ -335,31 +335,31 @@ func TestQuarantineShowsOnlyTheNotice(t *testing.T) {
 			enc.String(wbxml.AirSyncServerId, sid)
 			enc.End()
 		}})
-		require.Equal(t, "1", third.get(wbxml.AirSyncStatus))
-		resps := third.child(wbxml.AirSyncResponses)
+		require.Equal(t, "1", third.Get(wbxml.AirSyncStatus))
+		resps := third.Child(wbxml.AirSyncResponses)
 		require.NotNil(t, resps)
 		for _, tag := range []wbxml.Tag{wbxml.AirSyncFetch, wbxml.AirSyncChange, wbxml.AirSyncDelete} {
-			r := resps.child(tag)
+			r := resps.Child(tag)
 			require.NotNil(t, r, "a response for %v", tag)
-			assert.Equal(t, "8", r.get(wbxml.AirSyncStatus), "%v of a hidden item", tag)
+			assert.Equal(t, "8", r.Get(wbxml.AirSyncStatus), "%v of a hidden item", tag)
 		}
 		still, err := st.Item(ctx, secret.ID)
 		require.NoError(t, err, "not deleted")
 		assert.False(t, still.Seen, "not marked read")
-		key = third.get(wbxml.AirSyncSyncKey)
+		key = third.Get(wbxml.AirSyncSyncKey)
 
 		// New mail while in quarantine does not show either.
 		_, err = st.Deliver(ctx, env.alice.Address, []byte("From: <bob@example.com>\r\nSubject: More plans\r\n\r\nmore\r\n"))
 		require.NoError(t, err)
 		fourth := sync(collReq{key: key, id: id})
-		if fourth.get(wbxml.AirSyncStatus) == "1" {
-			assert.Nil(t, fourth.child(wbxml.AirSyncCommands), "nothing new for a quarantined device")
+		if fourth.Get(wbxml.AirSyncStatus) == "1" {
+			assert.Nil(t, fourth.Child(wbxml.AirSyncCommands), "nothing new for a quarantined device")
 		}
 
 		// Approval: the old key is refused (3), a new sync from 0 brings everything.
 		_, err = env.reg.SetAccess(ctx, env.device(t, "Q1").ID, store.AccessAllowed, "cli:root")
 		require.NoError(t, err)
-		assert.Equal(t, "3", sync(collReq{key: key, id: id}).get(wbxml.AirSyncStatus))
+		assert.Equal(t, "3", sync(collReq{key: key, id: id}).Get(wbxml.AirSyncStatus))
 		assert.ElementsMatch(t, []string{"Your device is waiting for approval", "Secret plans", "More plans"}, inboxSubjects(t, c, inbox))
 	})
 }
@@ -478,11 +478,11 @@ func provisionDirective(t *testing.T, c *easclient.Client, body []byte) (int, in
 		return resp.StatusCode, 0, ""
 	}
 	doc := parseWBXML(t, resp.Body)
-	st, _ := strconv.Atoi(doc.get(wbxml.ProvisionStatus))
+	st, _ := strconv.Atoi(doc.Get(wbxml.ProvisionStatus))
 	switch {
-	case doc.has(wbxml.ProvisionRemoteWipe):
+	case doc.Has(wbxml.ProvisionRemoteWipe):
 		return resp.StatusCode, st, "RemoteWipe"
-	case doc.has(wbxml.ProvisionAccountOnlyRemoteWipe):
+	case doc.Has(wbxml.ProvisionAccountOnlyRemoteWipe):
 		return resp.StatusCode, st, "AccountOnlyRemoteWipe"
 	}
 	return resp.StatusCode, st, ""

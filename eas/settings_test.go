@@ -16,66 +16,16 @@ import (
 	"github.com/easd/easd/wbxml"
 )
 
-// node is an element of a decoded response.
-type node struct {
-	Tag      wbxml.Tag
-	Text     string
-	Children []*node
-}
-
-// child returns the first child tagged t along path, or nil.
-func (n *node) child(path ...wbxml.Tag) *node {
-	cur := n
-	for _, t := range path {
-		var next *node
-		for _, c := range cur.Children {
-			if c.Tag == t {
-				next = c
-				break
-			}
-		}
-		if next == nil {
-			return nil
-		}
-		cur = next
-	}
-	return cur
-}
-
-func (n *node) text(path ...wbxml.Tag) string {
-	if c := n.child(path...); c != nil {
-		return c.Text
-	}
-	return "<missing>"
-}
-
-func parseTree(t *testing.T, resp *easclient.Response) *node {
+// parseTree decodes a 200 answer into its root element.
+func parseTree(t *testing.T, resp *easclient.Response) *easclient.Node {
 	t.Helper()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
-	toks, err := resp.Tokens()
+	n, err := resp.Tree()
 	require.NoError(t, err)
-	root := &node{}
-	stack := []*node{root}
-	for _, tok := range toks {
-		top := stack[len(stack)-1]
-		switch tok.Kind {
-		case wbxml.KindStart:
-			n := &node{Tag: tok.Tag}
-			top.Children = append(top.Children, n)
-			if tok.Content {
-				stack = append(stack, n)
-			}
-		case wbxml.KindEnd:
-			stack = stack[:len(stack)-1]
-		default:
-			top.Text += string(tok.Data)
-		}
-	}
-	require.Len(t, root.Children, 1)
-	return root.Children[0]
+	return n
 }
 
-func settings(t *testing.T, c *easclient.Client, fn func(enc *wbxml.Encoder)) *node {
+func settings(t *testing.T, c *easclient.Client, fn func(enc *wbxml.Encoder)) *easclient.Node {
 	t.Helper()
 	body := encode(t, func(enc *wbxml.Encoder) {
 		enc.Start(wbxml.SettingsSettings)
@@ -139,18 +89,18 @@ func TestSettingsOof(t *testing.T) {
 
 		// Never set: disabled, all three audiences present and off.
 		n := settings(t, c, oofGet("Text"))
-		assert.Equal(t, "1", n.text(wbxml.SettingsStatus))
-		assert.Equal(t, "1", n.text(wbxml.SettingsOof, wbxml.SettingsStatus))
-		assert.Equal(t, "0", n.text(wbxml.SettingsOof, wbxml.SettingsGet, wbxml.SettingsOofState))
-		assert.Len(t, n.child(wbxml.SettingsOof, wbxml.SettingsGet).Children, 4)
+		assert.Equal(t, "1", n.Get(wbxml.SettingsStatus))
+		assert.Equal(t, "1", n.Get(wbxml.SettingsOof, wbxml.SettingsStatus))
+		assert.Equal(t, "0", n.Get(wbxml.SettingsOof, wbxml.SettingsGet, wbxml.SettingsOofState))
+		assert.Len(t, n.Child(wbxml.SettingsOof, wbxml.SettingsGet).Children, 4)
 
 		// The Nine 16.1 Set: scheduled, internal and known external on, unknown off.
 		set := settings(t, c, oofSet("2", "2026-07-01T08:00:00.000Z", "2026-07-03T18:30:00.000Z",
 			oofMsg{wbxml.SettingsAppliesToInternal, "1", "Away until Friday", "Text"},
 			oofMsg{wbxml.SettingsAppliesToExternalKnown, "1", "<p>Away &amp; back Friday</p>", "HTML"},
 			oofMsg{wbxml.SettingsAppliesToExternalUnknown, "0", "Not here", "Text"}))
-		assert.Equal(t, "1", set.text(wbxml.SettingsStatus))
-		assert.Equal(t, "1", set.text(wbxml.SettingsOof, wbxml.SettingsStatus))
+		assert.Equal(t, "1", set.Get(wbxml.SettingsStatus))
+		assert.Equal(t, "1", set.Get(wbxml.SettingsOof, wbxml.SettingsStatus))
 
 		o, err := st.Oof(t.Context(), env.alice.ID)
 		require.NoError(t, err)
@@ -163,39 +113,39 @@ func TestSettingsOof(t *testing.T) {
 		}, o)
 
 		// Get returns what Set stored, in the body type asked for.
-		g := settings(t, c, oofGet("Text")).child(wbxml.SettingsOof, wbxml.SettingsGet)
+		g := settings(t, c, oofGet("Text")).Child(wbxml.SettingsOof, wbxml.SettingsGet)
 		require.NotNil(t, g)
-		assert.Equal(t, "2", g.text(wbxml.SettingsOofState))
-		assert.Equal(t, "2026-07-01T08:00:00.000Z", g.text(wbxml.SettingsStartTime))
-		assert.Equal(t, "2026-07-03T18:30:00.000Z", g.text(wbxml.SettingsEndTime))
-		var msgs []*node
+		assert.Equal(t, "2", g.Get(wbxml.SettingsOofState))
+		assert.Equal(t, "2026-07-01T08:00:00.000Z", g.Get(wbxml.SettingsStartTime))
+		assert.Equal(t, "2026-07-03T18:30:00.000Z", g.Get(wbxml.SettingsEndTime))
+		var msgs []*easclient.Node
 		for _, ch := range g.Children {
 			if ch.Tag == wbxml.SettingsOofMessage {
 				msgs = append(msgs, ch)
 			}
 		}
 		require.Len(t, msgs, 3)
-		assert.NotNil(t, msgs[0].child(wbxml.SettingsAppliesToInternal))
-		assert.Equal(t, "1", msgs[0].text(wbxml.SettingsEnabled))
-		assert.Equal(t, "Away until Friday", msgs[0].text(wbxml.SettingsReplyMessage))
-		assert.NotNil(t, msgs[1].child(wbxml.SettingsAppliesToExternalKnown))
-		assert.Equal(t, "Away & back Friday", msgs[1].text(wbxml.SettingsReplyMessage), "HTML reduced to text")
-		assert.Equal(t, "Text", msgs[1].text(wbxml.SettingsBodyType))
-		assert.NotNil(t, msgs[2].child(wbxml.SettingsAppliesToExternalUnknown))
-		assert.Equal(t, "0", msgs[2].text(wbxml.SettingsEnabled))
+		assert.NotNil(t, msgs[0].Child(wbxml.SettingsAppliesToInternal))
+		assert.Equal(t, "1", msgs[0].Get(wbxml.SettingsEnabled))
+		assert.Equal(t, "Away until Friday", msgs[0].Get(wbxml.SettingsReplyMessage))
+		assert.NotNil(t, msgs[1].Child(wbxml.SettingsAppliesToExternalKnown))
+		assert.Equal(t, "Away & back Friday", msgs[1].Get(wbxml.SettingsReplyMessage), "HTML reduced to text")
+		assert.Equal(t, "Text", msgs[1].Get(wbxml.SettingsBodyType))
+		assert.NotNil(t, msgs[2].Child(wbxml.SettingsAppliesToExternalUnknown))
+		assert.Equal(t, "0", msgs[2].Get(wbxml.SettingsEnabled))
 
-		h := settings(t, c, oofGet("HTML")).child(wbxml.SettingsOof, wbxml.SettingsGet)
+		h := settings(t, c, oofGet("HTML")).Child(wbxml.SettingsOof, wbxml.SettingsGet)
 		require.NotNil(t, h)
 		for _, ch := range h.Children {
-			if ch.Tag == wbxml.SettingsOofMessage && ch.child(wbxml.SettingsAppliesToExternalKnown) != nil {
-				assert.Equal(t, "<p>Away &amp; back Friday</p>", ch.text(wbxml.SettingsReplyMessage))
-				assert.Equal(t, "HTML", ch.text(wbxml.SettingsBodyType))
+			if ch.Tag == wbxml.SettingsOofMessage && ch.Child(wbxml.SettingsAppliesToExternalKnown) != nil {
+				assert.Equal(t, "<p>Away &amp; back Friday</p>", ch.Get(wbxml.SettingsReplyMessage))
+				assert.Equal(t, "HTML", ch.Get(wbxml.SettingsBodyType))
 			}
 		}
 
 		// Switching off keeps the messages.
 		off := settings(t, c, oofSet("0", "", ""))
-		assert.Equal(t, "1", off.text(wbxml.SettingsOof, wbxml.SettingsStatus))
+		assert.Equal(t, "1", off.Get(wbxml.SettingsOof, wbxml.SettingsStatus))
 		o, err = st.Oof(t.Context(), env.alice.ID)
 		require.NoError(t, err)
 		assert.Equal(t, store.OofDisabled, o.State)
@@ -217,20 +167,20 @@ func TestSettingsOof(t *testing.T) {
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				n := settings(t, c, tc.set)
-				assert.Equal(t, "1", n.text(wbxml.SettingsStatus))
-				assert.Equal(t, tc.want, n.text(wbxml.SettingsOof, wbxml.SettingsStatus))
+				assert.Equal(t, "1", n.Get(wbxml.SettingsStatus))
+				assert.Equal(t, tc.want, n.Get(wbxml.SettingsOof, wbxml.SettingsStatus))
 				after, err := st.Oof(t.Context(), env.alice.ID)
 				require.NoError(t, err)
 				assert.Equal(t, o, after)
 			})
 		}
-		assert.Equal(t, "5", settings(t, c, oofGet("RTF")).text(wbxml.SettingsOof, wbxml.SettingsStatus))
+		assert.Equal(t, "5", settings(t, c, oofGet("RTF")).Get(wbxml.SettingsOof, wbxml.SettingsStatus))
 
 		// Elements left out keep their stored values, so a user who never set a window cannot
 		// schedule without one.
 		bob := env.client("bob@example.com", "DevBob", "Android", "")
-		assert.Equal(t, "5", settings(t, bob, oofSet("2", "", "")).text(wbxml.SettingsOof, wbxml.SettingsStatus))
-		assert.Equal(t, "5", settings(t, bob, oofSet("2", "2026-01-01T00:00:00.000Z", "")).text(wbxml.SettingsOof, wbxml.SettingsStatus))
+		assert.Equal(t, "5", settings(t, bob, oofSet("2", "", "")).Get(wbxml.SettingsOof, wbxml.SettingsStatus))
+		assert.Equal(t, "5", settings(t, bob, oofSet("2", "2026-01-01T00:00:00.000Z", "")).Get(wbxml.SettingsOof, wbxml.SettingsStatus))
 	})
 }
 
@@ -267,18 +217,18 @@ func TestSettingsUserInformation(t *testing.T) {
 			c := env.client("alice", "DevU"+tc.version.String(), "iPhone", "")
 			c.Version = tc.version
 			n := settings(t, c, userInfoGet)
-			assert.Equal(t, "1", n.text(wbxml.SettingsStatus))
-			assert.Equal(t, "1", n.text(wbxml.SettingsUserInformation, wbxml.SettingsStatus))
-			get := n.child(wbxml.SettingsUserInformation, wbxml.SettingsGet)
+			assert.Equal(t, "1", n.Get(wbxml.SettingsStatus))
+			assert.Equal(t, "1", n.Get(wbxml.SettingsUserInformation, wbxml.SettingsStatus))
+			get := n.Child(wbxml.SettingsUserInformation, wbxml.SettingsGet)
 			require.NotNil(t, get)
 			for _, p := range tc.want {
-				assert.Equal(t, "alice@example.com", get.text(p...))
+				assert.Equal(t, "alice@example.com", get.Get(p...))
 			}
 			for _, a := range tc.absent {
-				assert.Nil(t, get.child(a))
+				assert.Nil(t, get.Child(a))
 			}
 			if tc.version >= eas.Version141 {
-				assert.Equal(t, "Alice Liddell", get.text(wbxml.SettingsAccounts, wbxml.SettingsAccount, wbxml.SettingsUserDisplayName))
+				assert.Equal(t, "Alice Liddell", get.Get(wbxml.SettingsAccounts, wbxml.SettingsAccount, wbxml.SettingsUserDisplayName))
 			}
 		})
 	}
@@ -297,8 +247,8 @@ func TestSettingsDevicePassword(t *testing.T) {
 			enc.End()
 			enc.End()
 		})
-		assert.Equal(t, "1", n.text(wbxml.SettingsStatus))
-		assert.Equal(t, "1", n.text(wbxml.SettingsDevicePassword, wbxml.SettingsStatus))
+		assert.Equal(t, "1", n.Get(wbxml.SettingsStatus))
+		assert.Equal(t, "1", n.Get(wbxml.SettingsDevicePassword, wbxml.SettingsStatus))
 
 		got, err := st.DevicePassword(t.Context(), env.box, env.alice.ID, "DevPw")
 		require.NoError(t, err)
@@ -318,10 +268,10 @@ func TestSettingsDevicePassword(t *testing.T) {
 			enc.Empty(wbxml.SettingsGet)
 			enc.End()
 		})
-		assert.Equal(t, "1", n.text(wbxml.SettingsStatus))
+		assert.Equal(t, "1", n.Get(wbxml.SettingsStatus))
 		require.Len(t, n.Children, 3)
-		assert.Equal(t, "2", n.Children[1].text(wbxml.SettingsStatus))
-		assert.Equal(t, "2", n.Children[2].text(wbxml.SettingsStatus))
+		assert.Equal(t, "2", n.Children[1].Get(wbxml.SettingsStatus))
+		assert.Equal(t, "2", n.Children[2].Get(wbxml.SettingsStatus))
 	})
 }
 
@@ -346,14 +296,14 @@ func TestSettingsDeviceInformation(t *testing.T) {
 		enc.Empty(wbxml.SettingsGet)
 		enc.End()
 	})
-	assert.Equal(t, "1", n.text(wbxml.SettingsStatus))
+	assert.Equal(t, "1", n.Get(wbxml.SettingsStatus))
 	require.Len(t, n.Children, 4, "top-level Status and one element per part, in request order")
 	assert.Equal(t, wbxml.SettingsDeviceInformation, n.Children[1].Tag)
-	assert.Equal(t, "1", n.Children[1].text(wbxml.SettingsStatus))
+	assert.Equal(t, "1", n.Children[1].Get(wbxml.SettingsStatus))
 	assert.Equal(t, wbxml.SettingsUserInformation, n.Children[2].Tag)
 	assert.Equal(t, wbxml.SettingsRightsManagementInformation, n.Children[3].Tag)
-	assert.Equal(t, "1", n.Children[3].text(wbxml.SettingsStatus))
-	tmpl := n.Children[3].child(wbxml.SettingsGet, wbxml.RightsManagementRightsManagementTemplates)
+	assert.Equal(t, "1", n.Children[3].Get(wbxml.SettingsStatus))
+	tmpl := n.Children[3].Child(wbxml.SettingsGet, wbxml.RightsManagementRightsManagementTemplates)
 	require.NotNil(t, tmpl)
 	assert.Empty(t, tmpl.Children, "no templates")
 
@@ -375,8 +325,8 @@ func TestSettingsDeviceInformation(t *testing.T) {
 		enc.End()
 		enc.End()
 	})
-	assert.Equal(t, "1", n.text(wbxml.SettingsStatus))
-	assert.Equal(t, "4", n.text(wbxml.SettingsDeviceInformation, wbxml.SettingsStatus))
+	assert.Equal(t, "1", n.Get(wbxml.SettingsStatus))
+	assert.Equal(t, "4", n.Get(wbxml.SettingsDeviceInformation, wbxml.SettingsStatus))
 
 	// RightsManagementInformation before 14.1 does not exist: protocol error for the part.
 	old := env.client("alice@example.com", "DevOld", "Android", "")
@@ -386,7 +336,7 @@ func TestSettingsDeviceInformation(t *testing.T) {
 		enc.Empty(wbxml.SettingsGet)
 		enc.End()
 	})
-	assert.Equal(t, "2", n.text(wbxml.SettingsRightsManagementInformation, wbxml.SettingsStatus))
+	assert.Equal(t, "2", n.Get(wbxml.SettingsRightsManagementInformation, wbxml.SettingsStatus))
 }
 
 // TestSettingsMalformed: requests that do not parse answer the top-level Status 2.
@@ -439,7 +389,7 @@ func TestSettingsMalformed(t *testing.T) {
 			require.NoError(t, err)
 			n := parseTree(t, resp)
 			assert.Equal(t, wbxml.SettingsSettings, n.Tag)
-			assert.Equal(t, "2", n.text(wbxml.SettingsStatus))
+			assert.Equal(t, "2", n.Get(wbxml.SettingsStatus))
 			assert.Len(t, n.Children, 1, "only the status")
 		})
 	}

@@ -247,7 +247,7 @@ func seqLocalName(tag wbxml.Tag) string {
 // seqLookup follows path ("Provision/Policies/Policy/Status", the first element is the root) and
 // returns the first element found, nil if there is none. A step "Name[n]" takes only the n-th
 // (from 1) child of that name: "MoveItems/Response[2]/Status".
-func seqLookup(root *wnode, path string) *wnode {
+func seqLookup(root *easclient.Node, path string) *easclient.Node {
 	if all := seqLookupAll(root, path); len(all) > 0 {
 		return all[0]
 	}
@@ -255,14 +255,14 @@ func seqLookup(root *wnode, path string) *wnode {
 }
 
 // seqLookupAll returns every element path names, in document order.
-func seqLookupAll(root *wnode, path string) []*wnode {
+func seqLookupAll(root *easclient.Node, path string) []*easclient.Node {
 	parts := strings.Split(path, "/")
-	if root == nil || seqLocalName(root.tag) != parts[0] {
+	if root == nil || seqLocalName(root.Tag) != parts[0] {
 		return nil
 	}
-	var found []*wnode
-	var walk func(n *wnode, rest []string)
-	walk = func(n *wnode, rest []string) {
+	var found []*easclient.Node
+	var walk func(n *easclient.Node, rest []string)
+	walk = func(n *easclient.Node, rest []string) {
 		if len(rest) == 0 {
 			found = append(found, n)
 			return
@@ -276,8 +276,8 @@ func seqLookupAll(root *wnode, path string) []*wnode {
 			name, nth = name[:i], n
 		}
 		seen := 0
-		for _, k := range n.kids {
-			if seqLocalName(k.tag) != name {
+		for _, k := range n.Children {
+			if seqLocalName(k.Tag) != name {
 				continue
 			}
 			seen++
@@ -291,11 +291,11 @@ func seqLookupAll(root *wnode, path string) []*wnode {
 }
 
 // seqTextAt is the text at path, failing the test if there is no such element.
-func seqTextAt(t *testing.T, root *wnode, path string) string {
+func seqTextAt(t *testing.T, root *easclient.Node, path string) string {
 	t.Helper()
 	n := seqLookup(root, path)
 	require.NotNil(t, n, "%s in the answer", path)
-	return n.text
+	return n.Text
 }
 
 // TestSetupSequences replays the account setup and then the mail flows of each client family,
@@ -515,16 +515,16 @@ func (env *setupEnv) runStep(t *testing.T, base *easclient.Client, fam seqFamily
 					continue
 				}
 				if wantText == "*" {
-					assert.NotEmpty(t, n.text, path)
+					assert.NotEmpty(t, n.Text, path)
 				} else {
-					assert.Equal(t, seqExpand(t, wantText, vars), n.text, "%s (%s)", path, step.Why)
+					assert.Equal(t, seqExpand(t, wantText, vars), n.Text, "%s (%s)", path, step.Why)
 				}
 			}
 			for key, path := range step.Save {
 				n := seqLookup(root, path)
 				require.NotNil(t, n, "%s to save as %s", path, key)
-				require.NotEmpty(t, n.text, "%s to save as %s", path, key)
-				vars[key] = n.text
+				require.NotEmpty(t, n.Text, "%s to save as %s", path, key)
+				vars[key] = n.Text
 			}
 			for path, want := range step.Expect.Count {
 				assert.Len(t, seqLookupAll(root, path), want, "elements at %s (%s)", path, step.Why)
@@ -730,28 +730,28 @@ var seqDefaultFolders = map[string]string{"2": "Inbox", "3": "Drafts", "4": "Del
 // seqCheckDefaultFolders checks an initial FolderSync answer (MS-ASCMD 2.2.1.5): Count equal to
 // the number of Adds, unique ServerIds, each parent either "0" (the root, MS-ASCMD
 // 2.2.3.129.2 ParentId) or a folder of the list, each default folder exactly once and at the root.
-func seqCheckDefaultFolders(t *testing.T, root *wnode, vars map[string]string) {
+func seqCheckDefaultFolders(t *testing.T, root *easclient.Node, vars map[string]string) {
 	t.Helper()
-	changes := root.child(wbxml.FolderHierarchyChanges)
+	changes := root.Child(wbxml.FolderHierarchyChanges)
 	require.NotNil(t, changes, "Changes")
-	adds := changes.all(wbxml.FolderHierarchyAdd)
-	assert.Equal(t, strconv.Itoa(len(adds)), changes.get(wbxml.FolderHierarchyCount), "Count")
+	adds := changes.All(wbxml.FolderHierarchyAdd)
+	assert.Equal(t, strconv.Itoa(len(adds)), changes.Get(wbxml.FolderHierarchyCount), "Count")
 	ids := map[string]bool{}
 	for _, a := range adds {
-		id := a.get(wbxml.FolderHierarchyServerId)
+		id := a.Get(wbxml.FolderHierarchyServerId)
 		assert.NotEmpty(t, id)
 		assert.False(t, ids[id], "ServerId %s unique", id)
 		ids[id] = true
 	}
 	seen := map[string]int{}
 	for _, a := range adds {
-		parent, typ := a.get(wbxml.FolderHierarchyParentId), a.get(wbxml.FolderHierarchyType)
-		assert.True(t, parent == "0" || ids[parent], "ParentId %q of %s", parent, a.get(wbxml.FolderHierarchyDisplayName))
-		assert.NotEmpty(t, a.get(wbxml.FolderHierarchyDisplayName))
+		parent, typ := a.Get(wbxml.FolderHierarchyParentId), a.Get(wbxml.FolderHierarchyType)
+		assert.True(t, parent == "0" || ids[parent], "ParentId %q of %s", parent, a.Get(wbxml.FolderHierarchyDisplayName))
+		assert.NotEmpty(t, a.Get(wbxml.FolderHierarchyDisplayName))
 		if name, ok := seqDefaultFolders[typ]; ok {
 			seen[name]++
 			assert.Equal(t, "0", parent, "%s at the root", name)
-			vars[name] = a.get(wbxml.FolderHierarchyServerId)
+			vars[name] = a.Get(wbxml.FolderHierarchyServerId)
 		}
 	}
 	for _, name := range seqDefaultFolders {
@@ -927,7 +927,7 @@ func seqInitialOr(old, current string) string {
 
 // clean requires a well-formed WBXML answer whose every Status is 1, then records the keys
 // and ids it gives.
-func (r *corpusReplay) clean(t *testing.T, resp *easclient.Response) *wnode {
+func (r *corpusReplay) clean(t *testing.T, resp *easclient.Response) *easclient.Node {
 	t.Helper()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.Equal(t, eas.ContentTypeWBXML, resp.Header.Get("Content-Type"))
@@ -935,38 +935,38 @@ func (r *corpusReplay) clean(t *testing.T, resp *easclient.Response) *wnode {
 	require.NoError(t, err, "well-formed")
 	root := parseWBXML(t, resp.Body)
 	statuses := 0
-	var walk func(n *wnode)
-	walk = func(n *wnode) {
-		if seqLocalName(n.tag) == "Status" {
+	var walk func(n *easclient.Node)
+	walk = func(n *easclient.Node) {
+		if seqLocalName(n.Tag) == "Status" {
 			statuses++
-			assert.Equal(t, "1", n.text, "%s in %s", n.tag, root.tag)
+			assert.Equal(t, "1", n.Text, "%s in %s", n.Tag, root.Tag)
 		}
-		for _, k := range n.kids {
+		for _, k := range n.Children {
 			walk(k)
 		}
 	}
 	walk(root)
-	assert.Positive(t, statuses, "a Status in %s", root.tag)
-	switch root.tag {
+	assert.Positive(t, statuses, "a Status in %s", root.Tag)
+	switch root.Tag {
 	case wbxml.ProvisionProvision:
 		if k := seqLookup(root, "Provision/Policies/Policy/PolicyKey"); k != nil {
-			n, err := strconv.ParseUint(k.text, 10, 32)
+			n, err := strconv.ParseUint(k.Text, 10, 32)
 			require.NoError(t, err)
 			assert.NotEqual(t, r.key, uint32(n), "a new key")
 			r.key = uint32(n)
 		}
 	case wbxml.FolderHierarchyFolderSync:
-		r.folder = root.get(wbxml.FolderHierarchySyncKey)
+		r.folder = root.Get(wbxml.FolderHierarchySyncKey)
 		vars := map[string]string{}
-		if root.has(wbxml.FolderHierarchyChanges) {
+		if root.Has(wbxml.FolderHierarchyChanges) {
 			seqCheckDefaultFolders(t, root, vars)
 			r.inbox = vars["Inbox"]
 			r.folders = vars
 		}
 	case wbxml.AirSyncSync:
 		if k := seqLookup(root, "Sync/Collections/Collection/SyncKey"); k != nil {
-			assert.NotEqual(t, r.syncKey, k.text, "a new sync key")
-			r.syncKey = k.text
+			assert.NotEqual(t, r.syncKey, k.Text, "a new sync key")
+			r.syncKey = k.Text
 		}
 	}
 	return root

@@ -28,8 +28,8 @@ func BenchmarkSyncNoChange(b *testing.B) {
 	se.deliver(100)
 	c := se.client()
 	inbox := folderIDString(se.inbox)
-	key := se.sync(c, collReq{key: "0", id: inbox}).get(wbxml.AirSyncSyncKey)
-	key = se.sync(c, collReq{key: key, id: inbox, window: 512}).get(wbxml.AirSyncSyncKey)
+	key := se.sync(c, collReq{key: "0", id: inbox}).Get(wbxml.AirSyncSyncKey)
+	key = se.sync(c, collReq{key: key, id: inbox, window: 512}).Get(wbxml.AirSyncSyncKey)
 	body := syncBody(b, []collReq{{key: key, id: inbox}}, nil)
 	req := &easclient.Request{Cmd: eas.CmdSync, Body: body}
 	ctx := context.Background()
@@ -56,13 +56,13 @@ func BenchmarkSyncInitial10k(b *testing.B) {
 		n++
 		c := se.client()
 		c.DeviceID = "Bench" + strconv.Itoa(n)
-		key := se.sync(c, collReq{key: "0", id: inbox}).get(wbxml.AirSyncSyncKey)
+		key := se.sync(c, collReq{key: "0", id: inbox}).Get(wbxml.AirSyncSyncKey)
 		got := 0
 		for {
 			coll := se.sync(c, collReq{key: key, id: inbox, window: 100})
 			got += len(commandIDs(coll, wbxml.AirSyncAdd))
-			key = coll.get(wbxml.AirSyncSyncKey)
-			if !coll.has(wbxml.AirSyncMoreAvailable) {
+			key = coll.Get(wbxml.AirSyncSyncKey)
+			if !coll.Has(wbxml.AirSyncMoreAvailable) {
 				break
 			}
 		}
@@ -107,16 +107,16 @@ func BenchmarkSyncNoChangeServed(b *testing.B) {
 	inbox, err := st.FolderByType(ctx, mustUser(b, st, "alice@example.com").Mailbox, store.FolderInbox)
 	require.NoError(b, err)
 	id := folderIDString(inbox)
-	do := func(body []byte) *wnode {
+	do := func(body []byte) *easclient.Node {
 		resp, err := c.Do(ctx, &easclient.Request{Cmd: eas.CmdSync, Body: body})
 		require.NoError(b, err)
 		require.Equal(b, http.StatusOK, resp.StatusCode)
-		return parseWBXML(b, resp.Body).child(wbxml.AirSyncCollections).child(wbxml.AirSyncCollection)
+		return parseWBXML(b, resp.Body).Child(wbxml.AirSyncCollections).Child(wbxml.AirSyncCollection)
 	}
-	key := do(syncBody(b, []collReq{{key: "0", id: id}}, nil)).get(wbxml.AirSyncSyncKey)
+	key := do(syncBody(b, []collReq{{key: "0", id: id}}, nil)).Get(wbxml.AirSyncSyncKey)
 	coll := do(syncBody(b, []collReq{{key: key, id: id, window: 512}}, nil))
 	require.Len(b, commandIDs(coll, wbxml.AirSyncAdd), 100)
-	key = coll.get(wbxml.AirSyncSyncKey)
+	key = coll.Get(wbxml.AirSyncSyncKey)
 	body := syncBody(b, []collReq{{key: key, id: id}}, nil)
 	req := &easclient.Request{Cmd: eas.CmdSync, Body: body}
 	b.ReportAllocs()
@@ -157,7 +157,7 @@ func provisionClient(t testing.TB, c *easclient.Client) {
 		resp, err := c.Do(context.Background(), &easclient.Request{Cmd: eas.CmdProvision, Body: enc.Bytes()})
 		require.NoError(t, err)
 		require.Equal(t, http.StatusOK, resp.StatusCode)
-		key = parseWBXML(t, resp.Body).child(wbxml.ProvisionPolicies).child(wbxml.ProvisionPolicy).get(wbxml.ProvisionPolicyKey)
+		key = parseWBXML(t, resp.Body).Child(wbxml.ProvisionPolicies).Child(wbxml.ProvisionPolicy).Get(wbxml.ProvisionPolicyKey)
 		require.NotEmpty(t, key)
 	}
 	k, err := strconv.ParseUint(key, 10, 32)

@@ -34,14 +34,14 @@ func TestSyncSeesOtherWriter(t *testing.T) {
 		se.deliver(2)
 		c := se.client()
 		inbox := folderIDString(se.inbox)
-		key := se.sync(c, collReq{key: "0", id: inbox}).get(wbxml.AirSyncSyncKey)
+		key := se.sync(c, collReq{key: "0", id: inbox}).Get(wbxml.AirSyncSyncKey)
 		coll := se.sync(c, collReq{key: key, id: inbox})
 		require.Len(t, commandIDs(coll, wbxml.AirSyncAdd), 2)
-		key = coll.get(wbxml.AirSyncSyncKey)
+		key = coll.Get(wbxml.AirSyncSyncKey)
 		for range 3 {
 			coll = se.sync(c, collReq{key: key, id: inbox})
-			assert.Equal(t, key, coll.get(wbxml.AirSyncSyncKey))
-			assert.False(t, coll.has(wbxml.AirSyncCommands))
+			assert.Equal(t, key, coll.Get(wbxml.AirSyncSyncKey))
+			assert.False(t, coll.Has(wbxml.AirSyncCommands))
 		}
 
 		b := storetest.Open(t, dsn)
@@ -56,11 +56,11 @@ func TestSyncSeesOtherWriter(t *testing.T) {
 		}
 		coll = se.sync(c, collReq{key: key, id: inbox})
 		assert.Equal(t, []string{itemServerID(it)}, commandIDs(coll, wbxml.AirSyncAdd))
-		next := coll.get(wbxml.AirSyncSyncKey)
+		next := coll.Get(wbxml.AirSyncSyncKey)
 		assert.NotEqual(t, key, next)
 		coll = se.sync(c, collReq{key: next, id: inbox})
-		assert.Equal(t, next, coll.get(wbxml.AirSyncSyncKey))
-		assert.False(t, coll.has(wbxml.AirSyncCommands), "sent twice")
+		assert.Equal(t, next, coll.Get(wbxml.AirSyncSyncKey))
+		assert.False(t, coll.Has(wbxml.AirSyncCommands), "sent twice")
 
 		// The previous key still replays the round (MS-ASCMD 2.2.3.166.4), from the database.
 		coll = se.sync(c, collReq{key: key, id: inbox})
@@ -87,31 +87,31 @@ func TestSyncTwoNodes(t *testing.T) {
 		inbox := folderIDString(se.inbox)
 		first := se.deliver(1)[0]
 
-		key := se.sync(a, collReq{key: "0", id: inbox}).get(wbxml.AirSyncSyncKey)
+		key := se.sync(a, collReq{key: "0", id: inbox}).Get(wbxml.AirSyncSyncKey)
 		coll := se.sync(a, collReq{key: key, id: inbox})
 		assert.Equal(t, []string{itemServerID(first)}, commandIDs(coll, wbxml.AirSyncAdd))
-		key = coll.get(wbxml.AirSyncSyncKey)
+		key = coll.Get(wbxml.AirSyncSyncKey)
 		coll = se.sync(a, collReq{key: key, id: inbox}) // A holds this state in memory
-		require.Equal(t, key, coll.get(wbxml.AirSyncSyncKey))
+		require.Equal(t, key, coll.Get(wbxml.AirSyncSyncKey))
 
 		// Node B sends the next message and moves the key on.
 		second := se.deliver(1)[0]
 		coll = se.sync(b, collReq{key: key, id: inbox})
 		assert.Equal(t, []string{itemServerID(second)}, commandIDs(coll, wbxml.AirSyncAdd))
-		keyB := coll.get(wbxml.AirSyncSyncKey)
+		keyB := coll.Get(wbxml.AirSyncSyncKey)
 		require.NotEqual(t, key, keyB)
 
 		// An empty request to A: B's key, nothing sent again.
 		resp := se.do(a, nil)
-		coll = parseWBXML(t, resp.Body).child(wbxml.AirSyncCollections).child(wbxml.AirSyncCollection)
+		coll = parseWBXML(t, resp.Body).Child(wbxml.AirSyncCollections).Child(wbxml.AirSyncCollection)
 		require.NotNil(t, coll)
-		assert.Equal(t, keyB, coll.get(wbxml.AirSyncSyncKey))
-		assert.False(t, coll.has(wbxml.AirSyncCommands), "sent twice")
+		assert.Equal(t, keyB, coll.Get(wbxml.AirSyncSyncKey))
+		assert.False(t, coll.Has(wbxml.AirSyncCommands), "sent twice")
 
 		// B's key on A: current, nothing new.
 		coll = se.sync(a, collReq{key: keyB, id: inbox})
-		assert.Equal(t, keyB, coll.get(wbxml.AirSyncSyncKey))
-		assert.False(t, coll.has(wbxml.AirSyncCommands))
+		assert.Equal(t, keyB, coll.Get(wbxml.AirSyncSyncKey))
+		assert.False(t, coll.Has(wbxml.AirSyncCommands))
 
 		// The device lost B's answer and sends A's old key: A replays B's round.
 		coll = se.sync(a, collReq{key: key, id: inbox})
@@ -129,17 +129,17 @@ func TestSyncForgetsRemovedPartnership(t *testing.T) {
 		se.deliver(1)
 		c := se.client()
 		inbox := folderIDString(se.inbox)
-		key := se.sync(c, collReq{key: "0", id: inbox}).get(wbxml.AirSyncSyncKey)
-		key = se.sync(c, collReq{key: key, id: inbox}).get(wbxml.AirSyncSyncKey)
+		key := se.sync(c, collReq{key: "0", id: inbox}).Get(wbxml.AirSyncSyncKey)
+		key = se.sync(c, collReq{key: key, id: inbox}).Get(wbxml.AirSyncSyncKey)
 		coll := se.sync(c, collReq{key: key, id: inbox})
-		require.Equal(t, "1", coll.get(wbxml.AirSyncStatus))
+		require.Equal(t, "1", coll.Get(wbxml.AirSyncStatus))
 
 		// What devices.Registry.Remove does after store.RemoveDevice.
 		require.NoError(t, st.DeleteSyncStates(ctx, se.user.ID, c.DeviceID))
 		st.PublishAdminChange(ctx, store.AdminChange{Kind: store.AdminChangeDevice, User: se.user.ID, DeviceID: c.DeviceID})
 
 		coll = se.sync(c, collReq{key: key, id: inbox})
-		assert.Equal(t, "3", coll.get(wbxml.AirSyncStatus))
+		assert.Equal(t, "3", coll.Get(wbxml.AirSyncStatus))
 	})
 }
 
@@ -166,7 +166,7 @@ func TestSyncConcurrentDevices(t *testing.T) {
 			c := se.client()
 			c.DeviceID = "Conc" + strconv.Itoa(i)
 			devs[i] = &device{c: c, held: map[string]bool{}}
-			devs[i].key = se.sync(c, collReq{key: "0", id: inbox}).get(wbxml.AirSyncSyncKey)
+			devs[i].key = se.sync(c, collReq{key: "0", id: inbox}).Get(wbxml.AirSyncSyncKey)
 		}
 		// sync runs one round; it reports whether the round sent anything.
 		// (It runs on the devices' goroutines: errors, never t.FailNow.)

@@ -100,7 +100,7 @@ func TestSyncCorpusReplay(t *testing.T) {
 			resp := se.do(c, rewriteSync(t, raw, "", inbox, sid))
 			checkReplayAnswer(t, resp.Body, []string{"1", "3"})
 			// Our current key.
-			k := se.sync(c, collReq{key: "0", id: inbox}).get(wbxml.AirSyncSyncKey)
+			k := se.sync(c, collReq{key: "0", id: inbox}).Get(wbxml.AirSyncSyncKey)
 			resp = se.do(c, rewriteSync(t, raw, k, inbox, sid))
 			checkReplayAnswer(t, resp.Body, []string{"1"})
 		})
@@ -111,12 +111,12 @@ func checkReplayAnswer(t *testing.T, body []byte, statuses []string) {
 	t.Helper()
 	require.NotEmpty(t, body)
 	doc := parseWBXML(t, body)
-	require.Equal(t, wbxml.AirSyncSync, doc.tag)
-	assert.Empty(t, doc.get(wbxml.AirSyncStatus), "top-level status")
-	colls := doc.child(wbxml.AirSyncCollections).all(wbxml.AirSyncCollection)
+	require.Equal(t, wbxml.AirSyncSync, doc.Tag)
+	assert.Empty(t, doc.Get(wbxml.AirSyncStatus), "top-level status")
+	colls := doc.Child(wbxml.AirSyncCollections).All(wbxml.AirSyncCollection)
 	require.NotEmpty(t, colls)
 	for _, c := range colls {
-		assert.Contains(t, statuses, c.get(wbxml.AirSyncStatus))
-		assert.NotEmpty(t, c.get(wbxml.AirSyncSyncKey))
+		assert.Contains(t, statuses, c.Get(wbxml.AirSyncStatus))
+		assert.NotEmpty(t, c.Get(wbxml.AirSyncSyncKey))
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/easd/easd/eas/easclient"
 	"github.com/easd/easd/store"
 	"github.com/easd/easd/store/storetest"
 	"github.com/easd/easd/wbxml"
@@ -61,9 +62,9 @@ func runDroppedResponses(t *testing.T, st *store.Store, rng *rand.Rand, rounds i
 	se.deliver(20)
 
 	resp := se.do(c, syncBody(t, []collReq{{key: "0", id: inbox.id}, {key: "0", id: drafts.id}}, nil))
-	for i, n := range parseWBXML(t, resp.Body).child(wbxml.AirSyncCollections).all(wbxml.AirSyncCollection) {
-		require.Equal(t, "1", n.get(wbxml.AirSyncStatus))
-		colls[i].key = n.get(wbxml.AirSyncSyncKey)
+	for i, n := range parseWBXML(t, resp.Body).Child(wbxml.AirSyncCollections).All(wbxml.AirSyncCollection) {
+		require.Equal(t, "1", n.Get(wbxml.AirSyncStatus))
+		colls[i].key = n.Get(wbxml.AirSyncSyncKey)
 	}
 
 	nextClient := 0
@@ -191,10 +192,10 @@ func runDroppedResponses(t *testing.T, st *store.Store, rng *rand.Rand, rounds i
 		for !quiesce && rng.Float64() < 0.35 {
 			drops++
 			if len(resp.Body) > 0 {
-				for _, n := range parseWBXML(t, resp.Body).child(wbxml.AirSyncCollections).all(wbxml.AirSyncCollection) {
-					for _, a := range n.child(wbxml.AirSyncResponses).all(wbxml.AirSyncAdd) {
-						if a.get(wbxml.AirSyncStatus) == "1" {
-							firstAdds[a.get(wbxml.AirSyncClientId)] = a.get(wbxml.AirSyncServerId)
+				for _, n := range parseWBXML(t, resp.Body).Child(wbxml.AirSyncCollections).All(wbxml.AirSyncCollection) {
+					for _, a := range n.Child(wbxml.AirSyncResponses).All(wbxml.AirSyncAdd) {
+						if a.Get(wbxml.AirSyncStatus) == "1" {
+							firstAdds[a.Get(wbxml.AirSyncClientId)] = a.Get(wbxml.AirSyncServerId)
 						}
 					}
 				}
@@ -207,16 +208,16 @@ func runDroppedResponses(t *testing.T, st *store.Store, rng *rand.Rand, rounds i
 
 		idle := true
 		require.NotEmpty(t, resp.Body)
-		answered := parseWBXML(t, resp.Body).child(wbxml.AirSyncCollections).all(wbxml.AirSyncCollection)
+		answered := parseWBXML(t, resp.Body).Child(wbxml.AirSyncCollections).All(wbxml.AirSyncCollection)
 		require.Len(t, answered, 2)
 		for i, n := range answered {
 			dc := colls[i]
-			require.Equal(t, dc.id, n.get(wbxml.AirSyncCollectionId))
-			require.Equal(t, "1", n.get(wbxml.AirSyncStatus), "round %d collection %s", round, dc.id)
-			dc.key = n.get(wbxml.AirSyncSyncKey)
-			for _, a := range n.child(wbxml.AirSyncResponses).all(wbxml.AirSyncAdd) {
-				require.Equal(t, "1", a.get(wbxml.AirSyncStatus))
-				cid, sid := a.get(wbxml.AirSyncClientId), a.get(wbxml.AirSyncServerId)
+			require.Equal(t, dc.id, n.Get(wbxml.AirSyncCollectionId))
+			require.Equal(t, "1", n.Get(wbxml.AirSyncStatus), "round %d collection %s", round, dc.id)
+			dc.key = n.Get(wbxml.AirSyncSyncKey)
+			for _, a := range n.Child(wbxml.AirSyncResponses).All(wbxml.AirSyncAdd) {
+				require.Equal(t, "1", a.Get(wbxml.AirSyncStatus))
+				cid, sid := a.Get(wbxml.AirSyncClientId), a.Get(wbxml.AirSyncServerId)
 				if first, ok := firstAdds[cid]; ok {
 					require.Equal(t, first, sid, "resent add %s got another ServerId", cid)
 					resentAdds++
@@ -225,17 +226,17 @@ func runDroppedResponses(t *testing.T, st *store.Store, rng *rand.Rand, rounds i
 				require.False(t, dup, "add response for held %s", sid)
 				dc.items[sid] = devItem{read: true}
 			}
-			for _, r := range n.child(wbxml.AirSyncResponses).all(wbxml.AirSyncChange) {
-				require.Contains(t, []string{"7", "8"}, r.get(wbxml.AirSyncStatus))
+			for _, r := range n.Child(wbxml.AirSyncResponses).All(wbxml.AirSyncChange) {
+				require.Contains(t, []string{"7", "8"}, r.Get(wbxml.AirSyncStatus))
 			}
-			cmds := n.child(wbxml.AirSyncCommands)
-			if cmds != nil || n.has(wbxml.AirSyncMoreAvailable) {
+			cmds := n.Child(wbxml.AirSyncCommands)
+			if cmds != nil || n.Has(wbxml.AirSyncMoreAvailable) {
 				idle = false
 			}
 			for _, cmd := range cmdsKids(cmds) {
-				sid := cmd.get(wbxml.AirSyncServerId)
+				sid := cmd.Get(wbxml.AirSyncServerId)
 				_, have := dc.items[sid]
-				switch cmd.tag {
+				switch cmd.Tag {
 				case wbxml.AirSyncAdd:
 					require.False(t, have, "round %d: duplicate add %s", round, sid)
 					dc.items[sid] = devItemOf(cmd)
@@ -270,17 +271,17 @@ func runDroppedResponses(t *testing.T, st *store.Store, rng *rand.Rand, rounds i
 	require.NoError(t, st.Check(ctx))
 }
 
-func cmdsKids(n *wnode) []*wnode {
+func cmdsKids(n *easclient.Node) []*easclient.Node {
 	if n == nil {
 		return nil
 	}
-	return n.kids
+	return n.Children
 }
 
-func devItemOf(cmd *wnode) devItem {
-	data := cmd.child(wbxml.AirSyncApplicationData)
-	flag := data.child(wbxml.EmailFlag)
-	return devItem{read: data.get(wbxml.EmailRead) == "1", flagged: flag != nil && flag.get(wbxml.EmailStatus) == "2"}
+func devItemOf(cmd *easclient.Node) devItem {
+	data := cmd.Child(wbxml.AirSyncApplicationData)
+	flag := data.Child(wbxml.EmailFlag)
+	return devItem{read: data.Get(wbxml.EmailRead) == "1", flagged: flag != nil && flag.Get(wbxml.EmailStatus) == "2"}
 }
 
 func boolNum(b bool) int64 {
@@ -307,21 +308,21 @@ func TestSyncStaleKeyAfterTwoRounds(t *testing.T) {
 	se := newSyncEnv(t, st)
 	c := se.client()
 	inbox := folderIDString(se.inbox)
-	keys := []string{se.sync(c, collReq{key: "0", id: inbox}).get(wbxml.AirSyncSyncKey)}
+	keys := []string{se.sync(c, collReq{key: "0", id: inbox}).Get(wbxml.AirSyncSyncKey)}
 	for i := range 3 {
 		se.deliver(1)
 		coll := se.sync(c, collReq{key: keys[len(keys)-1], id: inbox})
-		require.Equal(t, "1", coll.get(wbxml.AirSyncStatus), "round %d", i)
-		keys = append(keys, coll.get(wbxml.AirSyncSyncKey))
+		require.Equal(t, "1", coll.Get(wbxml.AirSyncStatus), "round %d", i)
+		keys = append(keys, coll.Get(wbxml.AirSyncSyncKey))
 	}
 	coll := se.sync(c, collReq{key: keys[len(keys)-3], id: inbox})
-	require.Equal(t, "3", coll.get(wbxml.AirSyncStatus))
+	require.Equal(t, "3", coll.Get(wbxml.AirSyncStatus))
 	// The previous key still replays.
 	coll = se.sync(c, collReq{key: keys[len(keys)-2], id: inbox})
-	require.Equal(t, "1", coll.get(wbxml.AirSyncStatus))
+	require.Equal(t, "1", coll.Get(wbxml.AirSyncStatus))
 	require.Len(t, commandIDs(coll, wbxml.AirSyncAdd), 1)
 	// Starting over gets everything again.
-	k := se.sync(c, collReq{key: "0", id: inbox}).get(wbxml.AirSyncSyncKey)
+	k := se.sync(c, collReq{key: "0", id: inbox}).Get(wbxml.AirSyncSyncKey)
 	coll = se.sync(c, collReq{key: k, id: inbox})
-	require.Len(t, commandIDs(coll, wbxml.AirSyncAdd), 3, fmt.Sprint(coll.get(wbxml.AirSyncStatus)))
+	require.Len(t, commandIDs(coll, wbxml.AirSyncAdd), 3, fmt.Sprint(coll.Get(wbxml.AirSyncStatus)))
 }

@@ -21,76 +21,13 @@ import (
 	"github.com/easd/easd/wbxml"
 )
 
-// wnode is a decoded WBXML element, for reading Sync responses in tests.
-type wnode struct {
-	tag  wbxml.Tag
-	text string
-	kids []*wnode
-}
-
-func parseWBXML(t testing.TB, b []byte) *wnode {
+// parseWBXML decodes a response body into its root element.
+func parseWBXML(t testing.TB, b []byte) *easclient.Node {
 	t.Helper()
-	dec := wbxml.NewDecoder(b)
-	root := &wnode{}
-	stack := []*wnode{root}
-	for {
-		tok, err := dec.Next()
-		if err == io.EOF {
-			break
-		}
-		require.NoError(t, err)
-		top := stack[len(stack)-1]
-		switch tok.Kind {
-		case wbxml.KindStart:
-			n := &wnode{tag: tok.Tag}
-			top.kids = append(top.kids, n)
-			if tok.Content {
-				stack = append(stack, n)
-			}
-		case wbxml.KindEnd:
-			stack = stack[:len(stack)-1]
-		case wbxml.KindString, wbxml.KindOpaque:
-			top.text += string(tok.Data)
-		}
-	}
-	require.Len(t, root.kids, 1)
-	return root.kids[0]
+	doc, err := easclient.Parse(b)
+	require.NoError(t, err)
+	return doc
 }
-
-// child returns the first child tagged tag, nil if none.
-func (n *wnode) child(tag wbxml.Tag) *wnode {
-	if n == nil {
-		return nil
-	}
-	for _, k := range n.kids {
-		if k.tag == tag {
-			return k
-		}
-	}
-	return nil
-}
-
-func (n *wnode) all(tag wbxml.Tag) []*wnode {
-	if n == nil {
-		return nil
-	}
-	var out []*wnode
-	for _, k := range n.kids {
-		if k.tag == tag {
-			out = append(out, k)
-		}
-	}
-	return out
-}
-
-func (n *wnode) get(tag wbxml.Tag) string {
-	if c := n.child(tag); c != nil {
-		return c.text
-	}
-	return ""
-}
-
-func (n *wnode) has(tag wbxml.Tag) bool { return n.child(tag) != nil }
 
 // syncEnv is a server with the real Sync commands over a real store and one user.
 type syncEnv struct {
@@ -218,12 +155,12 @@ func (se *syncEnv) do(c *easclient.Client, body []byte) *easclient.Response {
 }
 
 // sync sends one collection and returns its Collection element of the answer.
-func (se *syncEnv) sync(c *easclient.Client, cr collReq) *wnode {
+func (se *syncEnv) sync(c *easclient.Client, cr collReq) *easclient.Node {
 	se.t.Helper()
 	resp := se.do(c, syncBody(se.t, []collReq{cr}, nil))
 	require.NotEmpty(se.t, resp.Body, "empty sync response")
 	doc := parseWBXML(se.t, resp.Body)
-	coll := doc.child(wbxml.AirSyncCollections).child(wbxml.AirSyncCollection)
+	coll := doc.Child(wbxml.AirSyncCollections).Child(wbxml.AirSyncCollection)
 	require.NotNil(se.t, coll, "no collection in the answer")
 	return coll
 }
@@ -231,10 +168,10 @@ func (se *syncEnv) sync(c *easclient.Client, cr collReq) *wnode {
 func folderIDString(f store.Folder) string { return strconv.FormatInt(int64(f.ID), 10) }
 
 // commandIDs returns the ServerIds of the Commands children tagged tag.
-func commandIDs(coll *wnode, tag wbxml.Tag) []string {
+func commandIDs(coll *easclient.Node, tag wbxml.Tag) []string {
 	var out []string
-	for _, n := range coll.child(wbxml.AirSyncCommands).all(tag) {
-		out = append(out, n.get(wbxml.AirSyncServerId))
+	for _, n := range coll.Child(wbxml.AirSyncCommands).All(tag) {
+		out = append(out, n.Get(wbxml.AirSyncServerId))
 	}
 	return out
 }

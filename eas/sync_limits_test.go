@@ -40,18 +40,18 @@ func TestSyncEnforcesPolicyLimits(t *testing.T) {
 
 		c := se.client()
 		first := se.sync(c, collReq{key: "0", id: folderIDString(se.inbox)})
-		require.Equal(t, "1", first.get(wbxml.AirSyncStatus))
-		coll := se.sync(c, collReq{key: first.get(wbxml.AirSyncSyncKey), id: folderIDString(se.inbox), window: 10,
+		require.Equal(t, "1", first.Get(wbxml.AirSyncStatus))
+		coll := se.sync(c, collReq{key: first.Get(wbxml.AirSyncSyncKey), id: folderIDString(se.inbox), window: 10,
 			options: func(enc *wbxml.Encoder) { bodyPref(enc, 2, 0, false, 0) }}) // HTML, whole body
-		require.Equal(t, "1", coll.get(wbxml.AirSyncStatus))
-		adds := coll.child(wbxml.AirSyncCommands).all(wbxml.AirSyncAdd)
+		require.Equal(t, "1", coll.Get(wbxml.AirSyncStatus))
+		adds := coll.Child(wbxml.AirSyncCommands).All(wbxml.AirSyncAdd)
 		require.Len(t, adds, 1)
-		body := adds[0].child(wbxml.AirSyncApplicationData).child(wbxml.AirSyncBaseBody)
+		body := adds[0].Child(wbxml.AirSyncApplicationData).Child(wbxml.AirSyncBaseBody)
 		require.NotNil(t, body)
-		assert.Equal(t, "1", body.get(wbxml.AirSyncBaseType), "HTML not allowed: plain text")
-		assert.Equal(t, "1", body.get(wbxml.AirSyncBaseTruncated))
-		assert.LessOrEqual(t, len(body.get(wbxml.AirSyncBaseData)), 1024)
-		size, err := strconv.Atoi(body.get(wbxml.AirSyncBaseEstimatedDataSize))
+		assert.Equal(t, "1", body.Get(wbxml.AirSyncBaseType), "HTML not allowed: plain text")
+		assert.Equal(t, "1", body.Get(wbxml.AirSyncBaseTruncated))
+		assert.LessOrEqual(t, len(body.Get(wbxml.AirSyncBaseData)), 1024)
+		size, err := strconv.Atoi(body.Get(wbxml.AirSyncBaseEstimatedDataSize))
 		require.NoError(t, err)
 		assert.GreaterOrEqual(t, size, 5000, "the estimate is the whole body's")
 	})

@@ -29,23 +29,23 @@ func TestSyncTranscript(t *testing.T) {
 		se.deliver(250)
 
 		coll := se.sync(c, collReq{key: "0", id: inbox})
-		assert.Equal(t, "1", coll.get(wbxml.AirSyncStatus))
-		assert.Nil(t, coll.child(wbxml.AirSyncCommands), "key 0 answers no items")
-		key := coll.get(wbxml.AirSyncSyncKey)
+		assert.Equal(t, "1", coll.Get(wbxml.AirSyncStatus))
+		assert.Nil(t, coll.Child(wbxml.AirSyncCommands), "key 0 answers no items")
+		key := coll.Get(wbxml.AirSyncSyncKey)
 		require.NotEqual(t, "0", key)
 
 		held := map[string]bool{}
 		for i, want := range []int{100, 100, 50} {
 			coll = se.sync(c, collReq{key: key, id: inbox, window: 100})
-			require.Equal(t, "1", coll.get(wbxml.AirSyncStatus))
+			require.Equal(t, "1", coll.Get(wbxml.AirSyncStatus))
 			adds := commandIDs(coll, wbxml.AirSyncAdd)
 			assert.Len(t, adds, want, "round %d", i)
-			assert.Equal(t, i < 2, coll.has(wbxml.AirSyncMoreAvailable), "round %d MoreAvailable", i)
+			assert.Equal(t, i < 2, coll.Has(wbxml.AirSyncMoreAvailable), "round %d MoreAvailable", i)
 			for _, id := range adds {
 				assert.False(t, held[id], "duplicate add %s", id)
 				held[id] = true
 			}
-			newKey := coll.get(wbxml.AirSyncSyncKey)
+			newKey := coll.Get(wbxml.AirSyncSyncKey)
 			assert.NotEqual(t, key, newKey)
 			key = newKey
 		}
@@ -53,22 +53,22 @@ func TestSyncTranscript(t *testing.T) {
 
 		// No change: status 1, no commands, the same key.
 		coll = se.sync(c, collReq{key: key, id: inbox, window: 100})
-		assert.Equal(t, "1", coll.get(wbxml.AirSyncStatus))
-		assert.Nil(t, coll.child(wbxml.AirSyncCommands))
-		assert.False(t, coll.has(wbxml.AirSyncMoreAvailable))
-		assert.Equal(t, key, coll.get(wbxml.AirSyncSyncKey))
+		assert.Equal(t, "1", coll.Get(wbxml.AirSyncStatus))
+		assert.Nil(t, coll.Child(wbxml.AirSyncCommands))
+		assert.False(t, coll.Has(wbxml.AirSyncMoreAvailable))
+		assert.Equal(t, key, coll.Get(wbxml.AirSyncSyncKey))
 
 		// A delivery arrives as an Add with its fields.
 		it := se.deliver(1)[0]
 		coll = se.sync(c, collReq{key: key, id: inbox})
-		adds := coll.child(wbxml.AirSyncCommands).all(wbxml.AirSyncAdd)
+		adds := coll.Child(wbxml.AirSyncCommands).All(wbxml.AirSyncAdd)
 		require.Len(t, adds, 1)
-		assert.Equal(t, strconv.FormatInt(int64(it.ID), 10), adds[0].get(wbxml.AirSyncServerId))
-		data := adds[0].child(wbxml.AirSyncApplicationData)
-		assert.Equal(t, it.Subject, data.get(wbxml.EmailSubject))
-		assert.Equal(t, "0", data.get(wbxml.EmailRead))
-		assert.Equal(t, "IPM.Note", data.get(wbxml.EmailMessageClass))
-		key = coll.get(wbxml.AirSyncSyncKey)
+		assert.Equal(t, strconv.FormatInt(int64(it.ID), 10), adds[0].Get(wbxml.AirSyncServerId))
+		data := adds[0].Child(wbxml.AirSyncApplicationData)
+		assert.Equal(t, it.Subject, data.Get(wbxml.EmailSubject))
+		assert.Equal(t, "0", data.Get(wbxml.EmailRead))
+		assert.Equal(t, "IPM.Note", data.Get(wbxml.EmailMessageClass))
+		key = coll.Get(wbxml.AirSyncSyncKey)
 		sid := strconv.FormatInt(int64(it.ID), 10)
 
 		// The device flags and reads it: the store has it, and it is not echoed back.
@@ -84,32 +84,32 @@ func TestSyncTranscript(t *testing.T) {
 			enc.End()
 			enc.End()
 		}})
-		assert.Equal(t, "1", coll.get(wbxml.AirSyncStatus))
-		assert.Nil(t, coll.child(wbxml.AirSyncResponses), "a successful change has no response")
-		key = coll.get(wbxml.AirSyncSyncKey)
+		assert.Equal(t, "1", coll.Get(wbxml.AirSyncStatus))
+		assert.Nil(t, coll.Child(wbxml.AirSyncResponses), "a successful change has no response")
+		key = coll.Get(wbxml.AirSyncSyncKey)
 		got, err := st.Item(ctx, it.ID)
 		require.NoError(t, err)
 		assert.True(t, got.Seen)
 		assert.True(t, got.Flagged)
 		coll = se.sync(c, collReq{key: key, id: inbox})
-		assert.Nil(t, coll.child(wbxml.AirSyncCommands), "own change echoed")
-		key = coll.get(wbxml.AirSyncSyncKey)
+		assert.Nil(t, coll.Child(wbxml.AirSyncCommands), "own change echoed")
+		key = coll.Get(wbxml.AirSyncSyncKey)
 
 		// A change made in the store arrives as a Change.
 		off := false
 		_, err = st.SetFlags(ctx, it.ID, store.FlagsUpdate{Flagged: &off})
 		require.NoError(t, err)
 		coll = se.sync(c, collReq{key: key, id: inbox})
-		changes := coll.child(wbxml.AirSyncCommands).all(wbxml.AirSyncChange)
+		changes := coll.Child(wbxml.AirSyncCommands).All(wbxml.AirSyncChange)
 		require.Len(t, changes, 1)
-		assert.Equal(t, sid, changes[0].get(wbxml.AirSyncServerId))
-		assert.False(t, changes[0].child(wbxml.AirSyncApplicationData).has(wbxml.EmailSubject), "a change carries only what changes")
-		assert.False(t, changes[0].child(wbxml.AirSyncApplicationData).has(wbxml.AirSyncBaseBody))
-		assert.Equal(t, "1", changes[0].child(wbxml.AirSyncApplicationData).get(wbxml.EmailRead))
-		flag := changes[0].child(wbxml.AirSyncApplicationData).child(wbxml.EmailFlag)
+		assert.Equal(t, sid, changes[0].Get(wbxml.AirSyncServerId))
+		assert.False(t, changes[0].Child(wbxml.AirSyncApplicationData).Has(wbxml.EmailSubject), "a change carries only what changes")
+		assert.False(t, changes[0].Child(wbxml.AirSyncApplicationData).Has(wbxml.AirSyncBaseBody))
+		assert.Equal(t, "1", changes[0].Child(wbxml.AirSyncApplicationData).Get(wbxml.EmailRead))
+		flag := changes[0].Child(wbxml.AirSyncApplicationData).Child(wbxml.EmailFlag)
 		require.NotNil(t, flag)
-		assert.Empty(t, flag.kids, "cleared flag")
-		key = coll.get(wbxml.AirSyncSyncKey)
+		assert.Empty(t, flag.Children, "cleared flag")
+		key = coll.Get(wbxml.AirSyncSyncKey)
 
 		// The device deletes it: it moves to Deleted Items.
 		coll = se.sync(c, collReq{key: key, id: inbox, commands: func(enc *wbxml.Encoder) {
@@ -117,14 +117,14 @@ func TestSyncTranscript(t *testing.T) {
 			enc.String(wbxml.AirSyncServerId, sid)
 			enc.End()
 		}})
-		assert.Equal(t, "1", coll.get(wbxml.AirSyncStatus))
-		key = coll.get(wbxml.AirSyncSyncKey)
+		assert.Equal(t, "1", coll.Get(wbxml.AirSyncStatus))
+		key = coll.Get(wbxml.AirSyncSyncKey)
 		got, err = st.Item(ctx, it.ID)
 		require.NoError(t, err)
 		assert.Equal(t, se.trash.ID, got.Folder)
 		coll = se.sync(c, collReq{key: key, id: inbox})
-		assert.Nil(t, coll.child(wbxml.AirSyncCommands), "own delete echoed")
-		key = coll.get(wbxml.AirSyncSyncKey)
+		assert.Nil(t, coll.Child(wbxml.AirSyncCommands), "own delete echoed")
+		key = coll.Get(wbxml.AirSyncSyncKey)
 
 		// A delete in the store arrives as a Delete; an unknown ServerId gets 8.
 		var victim string
@@ -143,30 +143,30 @@ func TestSyncTranscript(t *testing.T) {
 			enc.End()
 		}})
 		assert.Equal(t, []string{victim}, commandIDs(coll, wbxml.AirSyncDelete))
-		resp := coll.child(wbxml.AirSyncResponses).child(wbxml.AirSyncChange)
+		resp := coll.Child(wbxml.AirSyncResponses).Child(wbxml.AirSyncChange)
 		require.NotNil(t, resp)
-		assert.Equal(t, "8", resp.get(wbxml.AirSyncStatus))
-		key = coll.get(wbxml.AirSyncSyncKey)
+		assert.Equal(t, "8", resp.Get(wbxml.AirSyncStatus))
+		key = coll.Get(wbxml.AirSyncSyncKey)
 
 		// FilterType 3 (one week): old mail leaves with SoftDelete; back to 0 brings it back.
 		old, err := st.AppendMessage(ctx, se.inbox.ID, se.message("old"), store.AppendOptions{Received: se.now.Add(-10 * 24 * time.Hour)})
 		require.NoError(t, err)
 		coll = se.sync(c, collReq{key: key, id: inbox})
 		assert.Equal(t, []string{strconv.FormatInt(int64(old.ID), 10)}, commandIDs(coll, wbxml.AirSyncAdd))
-		key = coll.get(wbxml.AirSyncSyncKey)
+		key = coll.Get(wbxml.AirSyncSyncKey)
 		week := func(enc *wbxml.Encoder) { enc.Int(wbxml.AirSyncFilterType, 3) }
 		coll = se.sync(c, collReq{key: key, id: inbox, options: week})
 		assert.Equal(t, []string{strconv.FormatInt(int64(old.ID), 10)}, commandIDs(coll, wbxml.AirSyncSoftDelete))
-		key = coll.get(wbxml.AirSyncSyncKey)
+		key = coll.Get(wbxml.AirSyncSyncKey)
 		// The options are kept: the next Sync without Options keeps the window.
 		coll = se.sync(c, collReq{key: key, id: inbox})
-		assert.Nil(t, coll.child(wbxml.AirSyncCommands))
-		key = coll.get(wbxml.AirSyncSyncKey)
+		assert.Nil(t, coll.Child(wbxml.AirSyncCommands))
+		key = coll.Get(wbxml.AirSyncSyncKey)
 		// Time passes: everything delivered ages out of the window.
 		se.now = se.now.Add(8 * 24 * time.Hour)
 		coll = se.sync(c, collReq{key: key, id: inbox, window: 512})
 		assert.Len(t, commandIDs(coll, wbxml.AirSyncSoftDelete), 249)
-		key = coll.get(wbxml.AirSyncSyncKey)
+		key = coll.Get(wbxml.AirSyncSyncKey)
 		se.now = se.now.Add(-8 * 24 * time.Hour)
 		all := func(enc *wbxml.Encoder) { enc.Int(wbxml.AirSyncFilterType, 0) }
 		coll = se.sync(c, collReq{key: key, id: inbox, window: 512, options: all})
@@ -183,36 +183,36 @@ func TestSyncKeys(t *testing.T) {
 	c := se.client()
 	inbox := folderIDString(se.inbox)
 	se.deliver(3)
-	k1 := se.sync(c, collReq{key: "0", id: inbox}).get(wbxml.AirSyncSyncKey)
+	k1 := se.sync(c, collReq{key: "0", id: inbox}).Get(wbxml.AirSyncSyncKey)
 	coll := se.sync(c, collReq{key: k1, id: inbox})
-	k2 := coll.get(wbxml.AirSyncSyncKey)
+	k2 := coll.Get(wbxml.AirSyncSyncKey)
 	first := commandIDs(coll, wbxml.AirSyncAdd)
 	require.Len(t, first, 3)
 	// The previous key again: the same adds again, under a fresh key.
 	coll = se.sync(c, collReq{key: k1, id: inbox})
 	assert.Equal(t, first, commandIDs(coll, wbxml.AirSyncAdd))
-	k3 := coll.get(wbxml.AirSyncSyncKey)
+	k3 := coll.Get(wbxml.AirSyncSyncKey)
 	assert.NotEqual(t, k2, k3)
 	// k2 was never acknowledged and is gone; k1 still is the previous key.
 	se.deliver(1)
 	coll = se.sync(c, collReq{key: k3, id: inbox})
-	k4 := coll.get(wbxml.AirSyncSyncKey)
+	k4 := coll.Get(wbxml.AirSyncSyncKey)
 	require.NotEqual(t, k3, k4)
 	// k1 is now two rounds old.
 	for _, key := range []string{k1, k2, "{0000000000000000}1", "garbage", "7"} {
 		coll = se.sync(c, collReq{key: key, id: inbox})
-		assert.Equal(t, "3", coll.get(wbxml.AirSyncStatus), "key %q", key)
-		assert.Equal(t, "0", coll.get(wbxml.AirSyncSyncKey))
+		assert.Equal(t, "3", coll.Get(wbxml.AirSyncStatus), "key %q", key)
+		assert.Equal(t, "0", coll.Get(wbxml.AirSyncSyncKey))
 	}
 	// Another device does not share keys.
 	other := se.client()
 	other.DeviceID = "Other01"
 	coll = se.sync(other, collReq{key: k4, id: inbox})
-	assert.Equal(t, "3", coll.get(wbxml.AirSyncStatus))
+	assert.Equal(t, "3", coll.Get(wbxml.AirSyncStatus))
 	// Unknown collections: 12.
 	for _, id := range []string{"99999", "x"} {
 		coll = se.sync(c, collReq{key: "0", id: id})
-		assert.Equal(t, "12", coll.get(wbxml.AirSyncStatus))
+		assert.Equal(t, "12", coll.Get(wbxml.AirSyncStatus))
 	}
 }
 
@@ -223,8 +223,8 @@ func TestSyncWait(t *testing.T) {
 	se := newSyncEnv(t, st)
 	c := se.client()
 	inbox := folderIDString(se.inbox)
-	key := se.sync(c, collReq{key: "0", id: inbox}).get(wbxml.AirSyncSyncKey)
-	key = se.sync(c, collReq{key: key, id: inbox}).get(wbxml.AirSyncSyncKey)
+	key := se.sync(c, collReq{key: "0", id: inbox}).Get(wbxml.AirSyncSyncKey)
+	key = se.sync(c, collReq{key: key, id: inbox}).Get(wbxml.AirSyncSyncKey)
 
 	for _, tc := range []struct {
 		name   string
@@ -244,8 +244,8 @@ func TestSyncWait(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			resp := se.do(c, syncBody(t, []collReq{{key: key, id: inbox}}, tc.top))
 			doc := parseWBXML(t, resp.Body)
-			assert.Equal(t, tc.status, doc.get(wbxml.AirSyncStatus))
-			assert.Equal(t, tc.limit, doc.get(wbxml.AirSyncLimit))
+			assert.Equal(t, tc.status, doc.Get(wbxml.AirSyncStatus))
+			assert.Equal(t, tc.limit, doc.Get(wbxml.AirSyncLimit))
 		})
 	}
 
@@ -273,9 +273,9 @@ func TestSyncWait(t *testing.T) {
 		t.Fatal("sync with heartbeat did not wake on delivery")
 	}
 	require.NotNil(t, resp)
-	coll := parseWBXML(t, resp.Body).child(wbxml.AirSyncCollections).child(wbxml.AirSyncCollection)
+	coll := parseWBXML(t, resp.Body).Child(wbxml.AirSyncCollections).Child(wbxml.AirSyncCollection)
 	assert.Equal(t, []string{strconv.FormatInt(int64(it.ID), 10)}, commandIDs(coll, wbxml.AirSyncAdd))
-	key = coll.get(wbxml.AirSyncSyncKey)
+	key = coll.Get(wbxml.AirSyncSyncKey)
 
 	// An empty request repeats the cached one (with its heartbeat); a client that goes away
 	// ends the long poll.
@@ -295,7 +295,7 @@ func TestSyncWait(t *testing.T) {
 	}
 	// The key is unchanged by the abandoned poll.
 	coll = se.sync(c, collReq{key: key, id: inbox})
-	assert.Equal(t, "1", coll.get(wbxml.AirSyncStatus))
+	assert.Equal(t, "1", coll.Get(wbxml.AirSyncStatus))
 }
 
 // TestSyncEmptyAndPartial: an empty or Partial request without a cached one gets 13; with
@@ -307,26 +307,26 @@ func TestSyncEmptyAndPartial(t *testing.T) {
 	fresh := se.client()
 	fresh.DeviceID = "Fresh01"
 	resp := se.do(fresh, nil)
-	assert.Equal(t, "13", parseWBXML(t, resp.Body).get(wbxml.AirSyncStatus))
+	assert.Equal(t, "13", parseWBXML(t, resp.Body).Get(wbxml.AirSyncStatus))
 	resp = se.do(fresh, syncBody(t, nil, func(enc *wbxml.Encoder) { enc.Empty(wbxml.AirSyncPartial) }))
-	assert.Equal(t, "13", parseWBXML(t, resp.Body).get(wbxml.AirSyncStatus))
+	assert.Equal(t, "13", parseWBXML(t, resp.Body).Get(wbxml.AirSyncStatus))
 
 	inbox, drafts := folderIDString(se.inbox), folderIDString(se.drafts)
 	resp = se.do(c, syncBody(t, []collReq{{key: "0", id: inbox}, {key: "0", id: drafts}}, nil))
-	colls := parseWBXML(t, resp.Body).child(wbxml.AirSyncCollections).all(wbxml.AirSyncCollection)
+	colls := parseWBXML(t, resp.Body).Child(wbxml.AirSyncCollections).All(wbxml.AirSyncCollection)
 	require.Len(t, colls, 2)
-	ki, kd := colls[0].get(wbxml.AirSyncSyncKey), colls[1].get(wbxml.AirSyncSyncKey)
+	ki, kd := colls[0].Get(wbxml.AirSyncSyncKey), colls[1].Get(wbxml.AirSyncSyncKey)
 	resp = se.do(c, syncBody(t, []collReq{{key: ki, id: inbox}, {key: kd, id: drafts}}, nil))
-	colls = parseWBXML(t, resp.Body).child(wbxml.AirSyncCollections).all(wbxml.AirSyncCollection)
+	colls = parseWBXML(t, resp.Body).Child(wbxml.AirSyncCollections).All(wbxml.AirSyncCollection)
 	require.Len(t, colls, 2)
-	ki, kd = colls[0].get(wbxml.AirSyncSyncKey), colls[1].get(wbxml.AirSyncSyncKey)
+	ki, kd = colls[0].Get(wbxml.AirSyncSyncKey), colls[1].Get(wbxml.AirSyncSyncKey)
 
 	it := se.deliver(1)[0]
 	// Partial with only Drafts: the Inbox comes from the cache and brings the new mail.
 	resp = se.do(c, syncBody(t, []collReq{{key: kd, id: drafts}}, func(enc *wbxml.Encoder) { enc.Empty(wbxml.AirSyncPartial) }))
-	colls = parseWBXML(t, resp.Body).child(wbxml.AirSyncCollections).all(wbxml.AirSyncCollection)
+	colls = parseWBXML(t, resp.Body).Child(wbxml.AirSyncCollections).All(wbxml.AirSyncCollection)
 	require.Len(t, colls, 2)
-	assert.Equal(t, inbox, colls[1].get(wbxml.AirSyncCollectionId))
+	assert.Equal(t, inbox, colls[1].Get(wbxml.AirSyncCollectionId))
 	assert.Equal(t, []string{strconv.FormatInt(int64(it.ID), 10)}, commandIDs(colls[1], wbxml.AirSyncAdd))
 	_ = ki
 
@@ -334,7 +334,7 @@ func TestSyncEmptyAndPartial(t *testing.T) {
 	se.deliver(1)
 	resp = se.do(c, nil)
 	require.Equal(t, http.StatusOK, resp.StatusCode)
-	colls = parseWBXML(t, resp.Body).child(wbxml.AirSyncCollections).all(wbxml.AirSyncCollection)
+	colls = parseWBXML(t, resp.Body).Child(wbxml.AirSyncCollections).All(wbxml.AirSyncCollection)
 	require.Len(t, colls, 2)
 	assert.Len(t, commandIDs(colls[1], wbxml.AirSyncAdd), 1)
 }
@@ -347,7 +347,7 @@ func TestSyncBudget(t *testing.T) {
 	c := se.client()
 	inbox := folderIDString(se.inbox)
 	se.deliver(4)
-	key := se.sync(c, collReq{key: "0", id: inbox}).get(wbxml.AirSyncSyncKey)
+	key := se.sync(c, collReq{key: "0", id: inbox}).Get(wbxml.AirSyncSyncKey)
 	got := 0
 	for round := 0; ; round++ {
 		require.Less(t, round, 10)
@@ -356,8 +356,8 @@ func TestSyncBudget(t *testing.T) {
 		n := len(commandIDs(coll, wbxml.AirSyncAdd))
 		assert.Positive(t, n, "at least one command per round when out of time")
 		got += n
-		key = coll.get(wbxml.AirSyncSyncKey)
-		if !coll.has(wbxml.AirSyncMoreAvailable) {
+		key = coll.Get(wbxml.AirSyncSyncKey)
+		if !coll.Has(wbxml.AirSyncMoreAvailable) {
 			break
 		}
 	}
@@ -366,10 +366,10 @@ func TestSyncBudget(t *testing.T) {
 	se.deliver(2)
 	coll := se.sync(c, collReq{key: key, id: inbox, window: 100})
 	assert.Len(t, commandIDs(coll, wbxml.AirSyncAdd), 1)
-	assert.True(t, coll.has(wbxml.AirSyncMoreAvailable))
-	coll = se.sync(c, collReq{key: coll.get(wbxml.AirSyncSyncKey), id: inbox, window: 100})
+	assert.True(t, coll.Has(wbxml.AirSyncMoreAvailable))
+	coll = se.sync(c, collReq{key: coll.Get(wbxml.AirSyncSyncKey), id: inbox, window: 100})
 	assert.Len(t, commandIDs(coll, wbxml.AirSyncAdd), 1)
-	assert.False(t, coll.has(wbxml.AirSyncMoreAvailable))
+	assert.False(t, coll.Has(wbxml.AirSyncMoreAvailable))
 }
 
 // TestSyncResponseOrder: MS-ASCMD 2.2.3.29.2 orders a response Collection SyncKey,
@@ -379,7 +379,7 @@ func TestSyncResponseOrder(t *testing.T) {
 	se := newSyncEnv(t, st)
 	c := se.client()
 	inbox := folderIDString(se.inbox)
-	key := se.sync(c, collReq{key: "0", id: inbox}).get(wbxml.AirSyncSyncKey)
+	key := se.sync(c, collReq{key: "0", id: inbox}).Get(wbxml.AirSyncSyncKey)
 	se.deliver(3)
 	coll := se.sync(c, collReq{key: key, id: inbox, window: 2, commands: func(enc *wbxml.Encoder) {
 		enc.Start(wbxml.AirSyncFetch)
@@ -387,8 +387,8 @@ func TestSyncResponseOrder(t *testing.T) {
 		enc.End()
 	}})
 	var order []wbxml.Tag
-	for _, k := range coll.kids {
-		order = append(order, k.tag)
+	for _, k := range coll.Children {
+		order = append(order, k.Tag)
 	}
 	assert.Equal(t, []wbxml.Tag{wbxml.AirSyncSyncKey, wbxml.AirSyncCollectionId, wbxml.AirSyncStatus,
 		wbxml.AirSyncMoreAvailable, wbxml.AirSyncCommands, wbxml.AirSyncResponses}, order)
@@ -408,7 +408,7 @@ func TestSyncProtocolErrors(t *testing.T) {
 		"mime":        func(enc *wbxml.Encoder) { enc.Int(wbxml.AirSyncMIMESupport, 3) },
 	} {
 		resp := se.do(c, syncBody(t, []collReq{{key: "0", id: inbox, options: opts}}, nil))
-		assert.Equal(t, "4", parseWBXML(t, resp.Body).get(wbxml.AirSyncStatus), name)
+		assert.Equal(t, "4", parseWBXML(t, resp.Body).Get(wbxml.AirSyncStatus), name)
 	}
 }
 
@@ -422,8 +422,8 @@ func TestSyncTwoChangesOfOneItem(t *testing.T) {
 	inbox := folderIDString(se.inbox)
 	it := se.deliver(1)[0]
 	sid := strconv.FormatInt(int64(it.ID), 10)
-	key := se.sync(c, collReq{key: "0", id: inbox}).get(wbxml.AirSyncSyncKey)
-	key = se.sync(c, collReq{key: key, id: inbox}).get(wbxml.AirSyncSyncKey)
+	key := se.sync(c, collReq{key: "0", id: inbox}).Get(wbxml.AirSyncSyncKey)
+	key = se.sync(c, collReq{key: key, id: inbox}).Get(wbxml.AirSyncSyncKey)
 	change := func(enc *wbxml.Encoder, flag bool) {
 		enc.Start(wbxml.AirSyncChange)
 		enc.String(wbxml.AirSyncServerId, sid)
@@ -444,7 +444,7 @@ func TestSyncTwoChangesOfOneItem(t *testing.T) {
 		change(enc, false)
 	}}
 	coll := se.sync(c, req)
-	assert.Nil(t, coll.child(wbxml.AirSyncResponses))
+	assert.Nil(t, coll.Child(wbxml.AirSyncResponses))
 	got, err := st.Item(t.Context(), it.ID)
 	require.NoError(t, err)
 	assert.True(t, got.Seen)
@@ -457,7 +457,7 @@ func TestSyncTwoChangesOfOneItem(t *testing.T) {
 	got, err = st.Item(t.Context(), it.ID)
 	require.NoError(t, err)
 	assert.True(t, got.Flagged, "the resent changes are not applied again")
-	changes := coll.child(wbxml.AirSyncCommands).all(wbxml.AirSyncChange)
+	changes := coll.Child(wbxml.AirSyncCommands).All(wbxml.AirSyncChange)
 	require.Len(t, changes, 1)
-	assert.Equal(t, "2", changes[0].child(wbxml.AirSyncApplicationData).child(wbxml.EmailFlag).get(wbxml.EmailStatus))
+	assert.Equal(t, "2", changes[0].Child(wbxml.AirSyncApplicationData).Child(wbxml.EmailFlag).Get(wbxml.EmailStatus))
 }
