@@ -31,6 +31,7 @@ func BenchmarkQueryDevices(b *testing.B) {
 			{"first page", store.DeviceQuery{Limit: 50}},
 			{"filtered sorted", store.DeviceQuery{Model: "Model3", Compliance: store.NonCompliant, Sort: "-last_seen", Limit: 50, Offset: 50}},
 			{"search", store.DeviceQuery{Search: "bench1", Limit: 50}},
+			{"oldest first", store.DeviceQuery{Sort: "first_seen", Limit: 50, Offset: 500}},
 		} {
 			b.Run(bc.name, func(b *testing.B) {
 				b.ReportAllocs()
