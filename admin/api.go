@@ -2,6 +2,7 @@ package admin
 
 import (
 	"bytes"
+	"context"
 	_ "embed"
 	"encoding/json"
 	"errors"
@@ -163,6 +164,19 @@ func queryInt(c echo.Context, name string) (int, error) {
 		return 0, errInvalid(name + " must be an integer")
 	}
 	return n, nil
+}
+
+// queryLimit reads ?limit: 0 when absent, an error when given but not a positive integer
+// (the service bounds it by maxPageLimit).
+func queryLimit(c echo.Context) (int, error) {
+	limit, err := queryInt(c, "limit")
+	if err != nil {
+		return 0, err
+	}
+	if c.QueryParam("limit") != "" && limit == 0 {
+		return 0, errInvalid(fmt.Sprintf("limit must be 1–%d", maxPageLimit))
+	}
+	return limit, nil
 }
 
 func queryTime(c echo.Context, name string) (time.Time, error) {
@@ -701,12 +715,9 @@ func (s *Service) updatePolicy(c echo.Context) error {
 }
 
 func (s *Service) listOutbound(c echo.Context) error {
-	limit, err := queryInt(c, "limit")
+	limit, err := queryLimit(c)
 	if err != nil {
 		return err
-	}
-	if c.QueryParam("limit") != "" && limit == 0 {
-		return errInvalid(fmt.Sprintf("limit must be 1–%d", maxPageLimit))
 	}
 	msgs, err := s.Outbound(c.Request().Context(), limit)
 	if err != nil {
@@ -730,24 +741,27 @@ func auditView(r store.AuditEntry) auditJSON {
 }
 
 func (s *Service) deviceHistory(c echo.Context) error {
+	return deviceRows(c, s.DeviceHistory, auditView)
+}
+
+// deviceRows answers a GET of one device's rows (its history, its traces): the device from
+// the path, at most ?limit rows from list (all when absent), each shown through view.
+func deviceRows[T, J any](c echo.Context, list func(context.Context, store.PartnershipID, int) ([]T, error), view func(T) J) error {
 	id, err := pathID(c)
 	if err != nil {
 		return err
 	}
-	limit, err := queryInt(c, "limit")
+	limit, err := queryLimit(c)
 	if err != nil {
 		return err
 	}
-	if c.QueryParam("limit") != "" && limit == 0 {
-		return errInvalid(fmt.Sprintf("limit must be 1–%d", maxPageLimit))
-	}
-	rows, err := s.DeviceHistory(c.Request().Context(), store.PartnershipID(id), limit)
+	rows, err := list(c.Request().Context(), store.PartnershipID(id), limit)
 	if err != nil {
 		return err
 	}
-	out := listJSON[auditJSON]{Items: make([]auditJSON, len(rows)), Total: len(rows)}
+	out := listJSON[J]{Items: make([]J, len(rows)), Total: len(rows)}
 	for i, r := range rows {
-		out.Items[i] = auditView(r)
+		out.Items[i] = view(r)
 	}
 	return c.JSON(http.StatusOK, out)
 }

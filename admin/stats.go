@@ -164,28 +164,13 @@ type traceJSON struct {
 }
 
 func (s *Service) listTraces(c echo.Context) error {
-	id, err := pathID(c)
-	if err != nil {
-		return err
-	}
-	limit, err := queryInt(c, "limit")
-	if err != nil {
-		return err
-	}
-	if c.QueryParam("limit") != "" && limit == 0 {
-		return errInvalid(fmt.Sprintf("limit must be 1–%d", maxPageLimit))
-	}
-	trs, err := s.DeviceTraces(c.Request().Context(), store.PartnershipID(id), limit)
-	if err != nil {
-		return err
-	}
-	out := listJSON[traceJSON]{Items: make([]traceJSON, len(trs)), Total: len(trs)}
-	for i, t := range trs {
-		out.Items[i] = traceJSON{ID: t.ID, At: t.At.UTC(), Command: t.Command, ProtocolVersion: t.ProtocolVersion,
-			HTTPStatus: t.HTTPStatus, Status: t.Status, DurationMs: float64(t.Duration.Microseconds()) / 1000,
-			Request: t.Request, Response: t.Response}
-	}
-	return c.JSON(http.StatusOK, out)
+	return deviceRows(c, s.DeviceTraces, traceView)
+}
+
+func traceView(t store.TraceRecord) traceJSON {
+	return traceJSON{ID: t.ID, At: t.At.UTC(), Command: t.Command, ProtocolVersion: t.ProtocolVersion,
+		HTTPStatus: t.HTTPStatus, Status: t.Status, DurationMs: float64(t.Duration.Microseconds()) / 1000,
+		Request: t.Request, Response: t.Response}
 }
 
 func (s *Service) setTrace(c echo.Context) error {
