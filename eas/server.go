@@ -476,14 +476,16 @@ func (s *Server) admit(c echo.Context, x *exchange) (ctx context.Context, dec *w
 	return ctx, dec, enc, nil
 }
 
-// readBody reads a whole body, allocating once when the client announced its length.
+// readBody reads a whole body, allocating exactly once when the client announced its length
+// (net/http's body reader ends there): a Ping keeps its body while it waits, so no spare
+// capacity.
 func readBody(r io.Reader, contentLength, limit int64) ([]byte, error) {
 	if contentLength <= 0 || contentLength > limit {
 		return io.ReadAll(r)
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, contentLength+bytes.MinRead))
-	_, err := buf.ReadFrom(r)
-	return buf.Bytes(), err
+	buf := make([]byte, contentLength)
+	n, err := io.ReadFull(r, buf)
+	return buf[:n], err
 }
 
 // checkWBXML walks body to its end, so that handlers see only well-formed WBXML. The walk does
