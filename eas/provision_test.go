@@ -210,13 +210,9 @@ func provision(t *testing.T, c *easclient.Client, body []byte) provResult {
 // handshake provisions c and sets its final key.
 func handshake(t *testing.T, c *easclient.Client) uint32 {
 	t.Helper()
-	init := provision(t, c, provisionBody(t, eas.PolicyTypeWBXML, "", "", nil))
-	require.Equal(t, 1, init.policyStatus)
-	ack := provision(t, c, provisionBody(t, eas.PolicyTypeWBXML, strconv.FormatUint(uint64(init.key), 10), "1", nil))
-	require.Equal(t, 1, ack.policyStatus)
-	require.NotZero(t, ack.key)
-	c.PolicyKey, c.HasPolicyKey = ack.key, true
-	return ack.key
+	key, err := c.Provision(t.Context(), nil)
+	require.NoError(t, err)
+	return key
 }
 
 // refused asserts the answer a request needing a key gets: HTTP 449 before 14.0 (MS-ASPROV

@@ -1,6 +1,7 @@
 package eas_test
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -87,39 +88,28 @@ func (env *mdmEnv) subjects(t *testing.T, u store.User) []string {
 // names of the added folders.
 func hierarchy(t *testing.T, c *easclient.Client, key string) (int, string, []string) {
 	t.Helper()
-	resp := folderSync(t, c, key)
-	if resp.StatusCode != http.StatusOK {
-		return resp.StatusCode, "", nil
+	fs, err := c.FolderSync(t.Context(), key)
+	if he, ok := errors.AsType[*easclient.HTTPError](err); ok {
+		return he.StatusCode, "", nil
 	}
-	doc := parseWBXML(t, resp.Body)
-	st, _ := strconv.Atoi(doc.Get(wbxml.FolderHierarchyStatus))
+	require.NoError(t, err)
 	var names []string
-	if ch := doc.Child(wbxml.FolderHierarchyChanges); ch != nil {
-		for _, a := range ch.All(wbxml.FolderHierarchyAdd) {
-			names = append(names, a.Get(wbxml.FolderHierarchyDisplayName))
-		}
+	for _, f := range fs.Added {
+		names = append(names, f.DisplayName)
 	}
-	return st, doc.Get(wbxml.FolderHierarchySyncKey), names
+	return fs.Status, fs.SyncKey, names
 }
 
 // inboxSubjects syncs the Inbox from key 0 and returns the subjects sent.
 func inboxSubjects(t *testing.T, c *easclient.Client, inbox store.Folder) []string {
 	t.Helper()
-	do := func(cr collReq) *easclient.Node {
-		resp, err := c.Do(t.Context(), &easclient.Request{Cmd: eas.CmdSync, Body: syncBody(t, []collReq{cr}, nil)})
-		require.NoError(t, err)
-		require.Equal(t, http.StatusOK, resp.StatusCode)
-		coll := parseWBXML(t, resp.Body).Child(wbxml.AirSyncCollections).Child(wbxml.AirSyncCollection)
-		require.NotNil(t, coll)
-		return coll
-	}
-	first := do(collReq{key: "0", id: folderIDString(inbox)})
-	require.Equal(t, "1", first.Get(wbxml.AirSyncStatus))
-	second := do(collReq{key: first.Get(wbxml.AirSyncSyncKey), id: folderIDString(inbox), window: 100})
-	require.Equal(t, "1", second.Get(wbxml.AirSyncStatus))
+	r, err := c.InitialSync(t.Context(), folderIDString(inbox), 100)
+	require.NoError(t, err)
+	require.NotNil(t, r.Collection)
+	require.Equal(t, 1, r.Status)
 	var out []string
-	for _, a := range second.Child(wbxml.AirSyncCommands).All(wbxml.AirSyncAdd) {
-		out = append(out, a.Child(wbxml.AirSyncApplicationData).Get(wbxml.EmailSubject))
+	for _, a := range r.Added {
+		out = append(out, a.Data.Get(wbxml.EmailSubject))
 	}
 	return out
 }

@@ -140,27 +140,6 @@ func mustUser(t testing.TB, st *store.Store, addr string) store.User {
 // policy key in c.
 func provisionClient(t testing.TB, c *easclient.Client) {
 	t.Helper()
-	key := ""
-	for round := range 2 {
-		enc := wbxml.NewEncoder(nil)
-		enc.Start(wbxml.ProvisionProvision)
-		enc.Start(wbxml.ProvisionPolicies)
-		enc.Start(wbxml.ProvisionPolicy)
-		enc.String(wbxml.ProvisionPolicyType, "MS-EAS-Provisioning-WBXML")
-		if round == 1 {
-			enc.String(wbxml.ProvisionPolicyKey, key)
-			enc.String(wbxml.ProvisionStatus, "1")
-		}
-		enc.End()
-		enc.End()
-		enc.End()
-		resp, err := c.Do(context.Background(), &easclient.Request{Cmd: eas.CmdProvision, Body: enc.Bytes()})
-		require.NoError(t, err)
-		require.Equal(t, http.StatusOK, resp.StatusCode)
-		key = parseWBXML(t, resp.Body).Child(wbxml.ProvisionPolicies).Child(wbxml.ProvisionPolicy).Get(wbxml.ProvisionPolicyKey)
-		require.NotEmpty(t, key)
-	}
-	k, err := strconv.ParseUint(key, 10, 32)
+	_, err := c.Provision(context.Background(), nil)
 	require.NoError(t, err)
-	c.PolicyKey, c.HasPolicyKey = uint32(k), true
 }
