@@ -140,6 +140,9 @@ func startBrowser(t *testing.T, chromium, spki string, vp viewport) context.Cont
 		chromedp.Flag("lang", "en-US"),
 		chromedp.Flag("ignore-certificate-errors-spki-list", spki),
 		chromedp.WindowSize(vp.width, vp.height),
+		// Chromium leaves shared-memory files (org.chromium.Chromium.*) in
+		// TMPDIR: keep them in the test's own directory, removed after it.
+		chromedp.Env("TMPDIR="+t.TempDir()),
 	)
 	tab, cancelTab := chromedp.NewContext(alloc)
 	t.Cleanup(func() {
