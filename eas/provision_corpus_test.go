@@ -2,7 +2,6 @@ package eas_test
 
 import (
 	"bytes"
-	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -23,36 +22,13 @@ import (
 // withPolicyKey returns a copy of the WBXML document doc whose PolicyKey elements hold key.
 func withPolicyKey(t *testing.T, doc []byte, key uint32) []byte {
 	t.Helper()
-	dec := wbxml.NewDecoder(doc)
-	enc := wbxml.NewEncoder(nil)
-	for {
-		tok, err := dec.Next()
-		if errors.Is(err, io.EOF) {
-			break
+	b, err := easclient.Rewrite(doc, func(tag wbxml.Tag) func(string) string {
+		if tag != wbxml.ProvisionPolicyKey {
+			return nil
 		}
-		require.NoError(t, err)
-		switch tok.Kind {
-		case wbxml.KindStart:
-			switch {
-			case tok.Tag == wbxml.ProvisionPolicyKey && tok.Content:
-				_, err := dec.Text()
-				require.NoError(t, err)
-				enc.String(tok.Tag, strconv.FormatUint(uint64(key), 10))
-			case tok.Content:
-				enc.Start(tok.Tag)
-			default:
-				enc.Empty(tok.Tag)
-			}
-		case wbxml.KindEnd:
-			enc.End()
-		case wbxml.KindString:
-			enc.Text(tok.Data)
-		case wbxml.KindOpaque:
-			enc.RawOpaque(tok.Data)
-		}
-	}
-	b := enc.Bytes()
-	require.NoError(t, enc.Err())
+		return func(string) string { return strconv.FormatUint(uint64(key), 10) }
+	})
+	require.NoError(t, err)
 	return b
 }
 

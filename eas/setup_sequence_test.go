@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -860,61 +859,39 @@ func (r *corpusReplay) request(t *testing.T, name string, auth bool) *http.Reque
 // Inbox for every CollectionId, and non-initial FolderSync and Sync keys.
 func (r *corpusReplay) rewrite(t *testing.T, doc []byte) []byte {
 	t.Helper()
-	dec := wbxml.NewDecoder(doc)
-	enc := wbxml.NewEncoder(nil)
-	for {
-		tok, err := dec.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		require.NoError(t, err)
-		switch tok.Kind {
-		case wbxml.KindStart:
-			var with func(old string) string
-			switch tok.Tag {
-			case wbxml.ProvisionPolicyKey:
-				with = func(string) string { return strconv.FormatUint(uint64(r.key), 10) }
-			case wbxml.AirSyncCollectionId, wbxml.GetItemEstimateCollectionId:
-				with = func(old string) string {
-					if v, ok := r.ids[old]; ok {
-						return v
-					}
-					return r.inbox
+	b, err := easclient.Rewrite(doc, func(tag wbxml.Tag) func(string) string {
+		var with func(old string) string
+		switch tag {
+		case wbxml.ProvisionPolicyKey:
+			with = func(string) string { return strconv.FormatUint(uint64(r.key), 10) }
+		case wbxml.AirSyncCollectionId, wbxml.GetItemEstimateCollectionId:
+			with = func(old string) string {
+				if v, ok := r.ids[old]; ok {
+					return v
 				}
-			case wbxml.AirSyncServerId, wbxml.PingId, wbxml.AirSyncBaseFileReference:
-				with = func(old string) string {
-					if v, ok := r.ids[old]; ok {
-						return v
-					}
-					return old
+				return r.inbox
+			}
+		case wbxml.AirSyncServerId, wbxml.PingId, wbxml.AirSyncBaseFileReference:
+			with = func(old string) string {
+				if v, ok := r.ids[old]; ok {
+					return v
 				}
-			case wbxml.AirSyncSyncKey:
-				with = func(old string) string { return seqInitialOr(old, r.syncKey) }
-			case wbxml.FolderHierarchySyncKey:
-				with = func(old string) string { return seqInitialOr(old, r.folder) }
+				return old
 			}
-			switch {
-			case with != nil && tok.Content:
-				old, err := dec.Text()
-				require.NoError(t, err)
-				nv := with(string(old))
-				require.NotEmpty(t, nv, "a value for %s", tok.Tag)
-				enc.String(tok.Tag, nv)
-			case tok.Content:
-				enc.Start(tok.Tag)
-			default:
-				enc.Empty(tok.Tag)
-			}
-		case wbxml.KindEnd:
-			enc.End()
-		case wbxml.KindString:
-			enc.Text(tok.Data)
-		case wbxml.KindOpaque:
-			enc.RawOpaque(tok.Data)
+		case wbxml.AirSyncSyncKey:
+			with = func(old string) string { return seqInitialOr(old, r.syncKey) }
+		case wbxml.FolderHierarchySyncKey:
+			with = func(old string) string { return seqInitialOr(old, r.folder) }
+		default:
+			return nil
 		}
-	}
-	b := enc.Bytes()
-	require.NoError(t, enc.Err())
+		return func(old string) string {
+			nv := with(old)
+			require.NotEmpty(t, nv, "a value for %s", tag)
+			return nv
+		}
+	})
+	require.NoError(t, err)
 	return b
 }
 

@@ -1,8 +1,6 @@
 package eas_test
 
 import (
-	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/easd/easd/eas"
+	"github.com/easd/easd/eas/easclient"
 	"github.com/easd/easd/wbxml"
 )
 
@@ -20,46 +19,24 @@ import (
 // by key (unless key is ""), every CollectionId by coll and every ServerId by sid.
 func rewriteSync(t *testing.T, body []byte, key, coll, sid string) []byte {
 	t.Helper()
-	dec := wbxml.NewDecoder(body)
-	enc := wbxml.NewEncoder(nil)
-	for {
-		tok, err := dec.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		require.NoError(t, err)
-		switch tok.Kind {
-		case wbxml.KindStart:
-			if !tok.Content {
-				enc.Empty(tok.Tag)
-				continue
-			}
-			switch tok.Tag {
-			case wbxml.AirSyncSyncKey, wbxml.AirSyncCollectionId, wbxml.AirSyncServerId:
-				v, err := dec.String()
-				require.NoError(t, err)
-				switch {
-				case tok.Tag == wbxml.AirSyncCollectionId:
-					v = coll
-				case tok.Tag == wbxml.AirSyncServerId:
-					v = sid
-				case v != "0" && key != "":
-					v = key
+	b, err := easclient.Rewrite(body, func(tag wbxml.Tag) func(string) string {
+		switch tag {
+		case wbxml.AirSyncCollectionId:
+			return func(string) string { return coll }
+		case wbxml.AirSyncServerId:
+			return func(string) string { return sid }
+		case wbxml.AirSyncSyncKey:
+			return func(old string) string {
+				if old != "0" && key != "" {
+					return key
 				}
-				enc.String(tok.Tag, v)
-			default:
-				enc.Start(tok.Tag)
+				return old
 			}
-		case wbxml.KindEnd:
-			enc.End()
-		case wbxml.KindString:
-			enc.Text(tok.Data)
-		case wbxml.KindOpaque:
-			enc.RawOpaque(tok.Data)
 		}
-	}
-	require.NoError(t, enc.Err())
-	return enc.Bytes()
+		return nil
+	})
+	require.NoError(t, err)
+	return b
 }
 
 // TestSyncCorpusReplay sends the captured Sync requests (iOS-less: TbSync, the Remote

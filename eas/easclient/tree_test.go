@@ -77,3 +77,75 @@ func TestParseErrors(t *testing.T) {
 	_, err = easclient.Parse(enc.Bytes()[:len(enc.Bytes())-1])
 	require.Error(t, err, "no root element")
 }
+
+func TestRewrite(t *testing.T) {
+	t.Parallel()
+	enc := wbxml.NewEncoder(nil)
+	enc.Start(wbxml.AirSyncSync)
+	enc.Start(wbxml.AirSyncCollections)
+	for _, key := range []string{"0", "41"} {
+		enc.Start(wbxml.AirSyncCollection)
+		enc.String(wbxml.AirSyncSyncKey, key)
+		enc.String(wbxml.AirSyncCollectionId, "theirs")
+		enc.Empty(wbxml.AirSyncGetChanges)
+		enc.Opaque(wbxml.AirSyncBaseData, []byte{0, 1, 2})
+		enc.End()
+	}
+	enc.End()
+	enc.End()
+	require.NoError(t, enc.Err())
+	orig := enc.Bytes()
+
+	asked := map[wbxml.Tag]int{}
+	out, err := easclient.Rewrite(orig, func(tag wbxml.Tag) func(string) string {
+		asked[tag]++
+		switch tag {
+		case wbxml.AirSyncSyncKey:
+			return func(old string) string {
+				if old == "0" {
+					return old
+				}
+				return "K" + old
+			}
+		case wbxml.AirSyncCollectionId:
+			return func(string) string { return "7" }
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	assert.Zero(t, asked[wbxml.AirSyncGetChanges], "not asked about an empty element")
+	assert.Equal(t, 2, asked[wbxml.AirSyncSyncKey])
+
+	doc, err := easclient.Parse(out)
+	require.NoError(t, err)
+	colls := doc.Child(wbxml.AirSyncCollections).All(wbxml.AirSyncCollection)
+	require.Len(t, colls, 2)
+	assert.Equal(t, "0", colls[0].Get(wbxml.AirSyncSyncKey))
+	assert.Equal(t, "K41", colls[1].Get(wbxml.AirSyncSyncKey))
+	assert.Equal(t, "7", colls[1].Get(wbxml.AirSyncCollectionId))
+	assert.True(t, colls[1].Has(wbxml.AirSyncGetChanges))
+	toks, err := (&easclient.Response{Body: out}).Tokens()
+	require.NoError(t, err)
+	var opaque int
+	for _, tok := range toks {
+		if tok.Kind == wbxml.KindOpaque {
+			opaque++
+			assert.Equal(t, []byte{0, 1, 2}, tok.Data)
+		}
+	}
+	assert.Equal(t, 2, opaque, "opaque data stays opaque")
+
+	same, err := easclient.Rewrite(orig, func(wbxml.Tag) func(string) string { return nil })
+	require.NoError(t, err)
+	assert.Equal(t, orig, same, "nothing to rewrite: the same bytes")
+
+	_, err = easclient.Rewrite(orig, func(tag wbxml.Tag) func(string) string {
+		if tag == wbxml.AirSyncCollection {
+			return func(s string) string { return s }
+		}
+		return nil
+	})
+	require.Error(t, err, "an element with children has no text to rewrite")
+	_, err = easclient.Rewrite(orig[:len(orig)-2], func(wbxml.Tag) func(string) string { return nil })
+	require.Error(t, err, "truncated")
+}
