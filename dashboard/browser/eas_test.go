@@ -3,6 +3,7 @@ package browser
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -99,13 +100,10 @@ func (p *phone) wipeDirective() (int, string) {
 	p.t.Helper()
 	r, err := p.c.RequestPolicy(p.t.Context(), p.info())
 	require.NoError(p.t, err, "provision")
-	switch r.Wipe {
-	case wbxml.ProvisionRemoteWipe:
-		return r.Status, "RemoteWipe"
-	case wbxml.ProvisionAccountOnlyRemoteWipe:
-		return r.Status, "AccountOnlyRemoteWipe"
+	if r.Wipe == 0 {
+		return r.Status, ""
 	}
-	return r.Status, ""
+	return r.Status, strings.TrimPrefix(r.Wipe.String(), "Provision:") // RemoteWipe, AccountOnlyRemoteWipe
 }
 
 // acknowledgeWipe reports a successful wipe (MS-ASPROV 3.1.5.1.2.2) and

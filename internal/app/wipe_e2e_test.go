@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -448,11 +449,8 @@ func provisionWipe(t *testing.T, c *easclient.Client, ack *wipeAck) (int, string
 		r, err = c.RequestPolicy(t.Context(), nil)
 	}
 	require.NoError(t, err)
-	switch r.Wipe {
-	case wbxml.ProvisionRemoteWipe:
-		return r.Status, "RemoteWipe"
-	case wbxml.ProvisionAccountOnlyRemoteWipe:
-		return r.Status, "AccountOnlyRemoteWipe"
+	if r.Wipe == 0 {
+		return r.Status, ""
 	}
-	return r.Status, ""
+	return r.Status, strings.TrimPrefix(r.Wipe.String(), "Provision:") // RemoteWipe, AccountOnlyRemoteWipe
 }
