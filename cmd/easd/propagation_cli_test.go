@@ -18,7 +18,6 @@ import (
 	"github.com/easd/easd/eas"
 	"github.com/easd/easd/eas/easclient"
 	"github.com/easd/easd/internal/tlscert"
-	"github.com/easd/easd/wbxml"
 )
 
 // `easd device block` and `easd device allow`, run as separate processes while `easd serve`
@@ -44,16 +43,9 @@ func testDeviceBlockReachesRunningServer(t *testing.T, in *instance) {
 	}
 	folderSync := func() int {
 		t.Helper()
-		enc := wbxml.NewEncoder(nil)
-		enc.Start(wbxml.FolderHierarchyFolderSync)
-		enc.String(wbxml.FolderHierarchySyncKey, "0")
-		enc.End()
-		resp, err := c.Do(t.Context(), &easclient.Request{Cmd: eas.CmdFolderSync, Body: enc.Bytes()})
+		fs, err := c.FolderSync(t.Context(), "0")
 		require.NoError(t, err)
-		require.Equal(t, http.StatusOK, resp.StatusCode)
-		st, err := resp.Status(wbxml.FolderHierarchyStatus)
-		require.NoError(t, err)
-		return st
+		return fs.Status
 	}
 	// No policy key yet: the device is created (and cached) and told to provision.
 	require.Equal(t, int(eas.StatusDeviceNotProvisioned), folderSync())
