@@ -42,7 +42,7 @@ const (
 // PingStore is what Ping needs of the store.
 type PingStore interface {
 	Subscribe(mb store.MailboxID, fn func(store.Event)) (cancel func())
-	Folders(ctx context.Context, mb store.MailboxID) ([]store.Folder, error)
+	FolderMarks(ctx context.Context, mb store.MailboxID) ([]store.FolderMark, error)
 	FolderSyncState(ctx context.Context, user store.UserID, deviceID string) (store.FolderSyncState, error)
 	PingState(ctx context.Context, user store.UserID, deviceID string) (store.PingState, error)
 	SetPingState(ctx context.Context, user store.UserID, deviceID string, st store.PingState) error
@@ -509,7 +509,7 @@ func (p *Ping) prepare(ctx context.Context, r *Request, params store.PingState, 
 		q := p.hierarchy.clientQuirks(r)
 		quirks = &q
 	}
-	folders, err := p.st.Folders(ctx, r.Account.Mailbox)
+	folders, err := p.st.FolderMarks(ctx, r.Account.Mailbox)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -694,7 +694,7 @@ func (b *pingBox) decide(ws []*pingWaiter) {
 	ctx, cancel := context.WithTimeout(context.Background(), pingCheckTimeout)
 	defer cancel()
 	p := b.p
-	folders, err := p.st.Folders(ctx, b.mb)
+	folders, err := p.st.FolderMarks(ctx, b.mb)
 	if err != nil {
 		for _, w := range ws {
 			w.finish(0, nil, err)
@@ -723,7 +723,7 @@ func (b *pingBox) decide(ws []*pingWaiter) {
 
 // hierarchySum is a hash of the folder hierarchy (ids, parents, names, types): equal sums
 // mean the hierarchy a device was found up to date with has not changed.
-func (p *Ping) hierarchySum(folders []store.Folder) uint64 {
+func (p *Ping) hierarchySum(folders []store.FolderMark) uint64 {
 	var h maphash.Hash
 	h.SetSeed(p.seed)
 	var buf [8]byte
@@ -742,7 +742,7 @@ func (p *Ping) hierarchySum(folders []store.Folder) uint64 {
 }
 
 // folderModSeq returns the modseq of folder id in folders, 0 if it is not there.
-func folderModSeq(folders []store.Folder, id store.FolderID) int64 {
+func folderModSeq(folders []store.FolderMark, id store.FolderID) int64 {
 	for _, f := range folders {
 		if f.ID == id {
 			return f.ModSeq
@@ -753,7 +753,7 @@ func folderModSeq(folders []store.Folder, id store.FolderID) int64 {
 
 // changedFolders returns the watched folders whose modseq passed their baseline (base[i] for
 // ids[i]), in the order the device listed them.
-func changedFolders(folders []store.Folder, ids []store.FolderID, base []int64) []store.FolderID {
+func changedFolders(folders []store.FolderMark, ids []store.FolderID, base []int64) []store.FolderID {
 	var out []store.FolderID
 	for i, id := range ids {
 		if folderModSeq(folders, id) > base[i] && !slices.Contains(out, id) {
@@ -766,9 +766,9 @@ func changedFolders(folders []store.Folder, ids []store.FolderID, base []int64) 
 // hierarchyStale reports whether the device must run FolderSync before pinging: a watched
 // folder is gone, the device never synchronised its hierarchy, or its last snapshot differs
 // from the folders it would be shown now (MS-ASCMD 2.2.3.177.11 status 7).
-func (p *Ping) hierarchyStale(ctx context.Context, k pingDevice, quirks *ClientQuirks, folders []store.Folder, ids []store.FolderID) (bool, error) {
+func (p *Ping) hierarchyStale(ctx context.Context, k pingDevice, quirks *ClientQuirks, folders []store.FolderMark, ids []store.FolderID) (bool, error) {
 	for _, id := range ids {
-		if !slices.ContainsFunc(folders, func(f store.Folder) bool { return f.ID == id }) {
+		if !slices.ContainsFunc(folders, func(f store.FolderMark) bool { return f.ID == id }) {
 			return true, nil
 		}
 	}
@@ -778,7 +778,10 @@ func (p *Ping) hierarchyStale(ctx context.Context, k pingDevice, quirks *ClientQ
 	} else if err != nil {
 		return false, err
 	}
-	cur := store.HierarchyOf(folders)
+	cur := make([]store.HierarchyFolder, len(folders)) // sorted by ID, as FolderMarks returns them
+	for i, f := range folders {
+		cur[i] = f.HierarchyFolder
+	}
 	if quirks != nil {
 		cur = quirks.Visible(cur)
 	}

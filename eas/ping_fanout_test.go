@@ -16,7 +16,7 @@ import (
 	"github.com/easd/easd/store/storetest"
 )
 
-// spyPingStore counts the reads Ping makes, and can hold the first Folders read after it
+// spyPingStore counts the reads Ping makes, and can hold the first FolderMarks read after it
 // read, until hold is closed (to let a change land between a Ping's read and its arming).
 type spyPingStore struct {
 	*store.Store
@@ -26,8 +26,8 @@ type spyPingStore struct {
 	once       sync.Once
 }
 
-func (s *spyPingStore) Folders(ctx context.Context, mb store.MailboxID) ([]store.Folder, error) {
-	fs, err := s.Store.Folders(ctx, mb)
+func (s *spyPingStore) FolderMarks(ctx context.Context, mb store.MailboxID) ([]store.FolderMark, error) {
+	fs, err := s.Store.FolderMarks(ctx, mb)
 	s.folders.Add(1)
 	if s.hold != nil {
 		s.once.Do(func() {
