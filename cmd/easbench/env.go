@@ -296,6 +296,7 @@ func rssKB(pid int) (int64, error) {
 type goMem struct {
 	HeapInuse, StackInuse, Goroutines float64
 	PingWaiting                       float64 // easd_ping_waiting; -1 when the server has no such gauge
+	GCs                               float64 // go_gc_duration_seconds_count: collections so far
 }
 
 // scrapeGoMem reads goMem from url's /metrics.
@@ -315,6 +316,7 @@ func scrapeGoMem(ctx context.Context, hc *http.Client, url string) (goMem, error
 		"go_memstats_stack_inuse_bytes": &m.StackInuse,
 		"go_goroutines":                 &m.Goroutines,
 		"easd_ping_waiting":             &m.PingWaiting,
+		"go_gc_duration_seconds_count":  &m.GCs,
 	}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(nil, 1<<20)

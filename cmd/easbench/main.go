@@ -41,6 +41,9 @@
 //	                    unanswered (default 5s); they are sent once every first Ping
 //	                    is answered or the wake timeout has passed
 //	-settle D           ping: wait before each memory reading (default 10s)
+//	-gc-wait            ping: then wait until the server ran a garbage collection (the runtime
+//	                    forces one every 2 minutes), so that the heap read is what is live
+//	                    (default true; -gc-wait=false reads whatever phase the GC is in)
 //	-skip-bare          ping: do not measure the bare long poll
 //
 // Every loop is bounded in count and by -timeout; all traffic stays on loopback addresses.
@@ -104,6 +107,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		grace     = fs.Duration("grace", 5*time.Second, "ping: time the second Ping of a woken device must stay unanswered")
 		skipBare  = fs.Bool("skip-bare", false, "ping: do not measure the bare long poll")
 		settle    = fs.Duration("settle", 10*time.Second, "ping: wait before each memory reading")
+		gcWait    = fs.Bool("gc-wait", true, "ping: before each memory reading, wait until the server ran a garbage collection (at most 150 s)")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -145,7 +149,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	case "ping":
 		_, err := runPing(ctx, c, PingConfig{Pings: *pings, DevicesPerUser: def(*perUser, 100), Heartbeat: *heartbeat,
-			SetupWorkers: 8, Dialers: 64, Settle: *settle, DeliverGap: *gap, WakeTimeout: *wakeTO,
+			SetupWorkers: 8, Dialers: 64, Settle: *settle, GCWait: *gcWait, DeliverGap: *gap, WakeTimeout: *wakeTO,
 			Grace: *grace, SkipBare: *skipBare})
 		return err
 	}

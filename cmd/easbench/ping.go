@@ -24,6 +24,7 @@ type PingConfig struct {
 	SetupWorkers   int           // concurrent devices while provisioning
 	Dialers        int           // concurrent connection set-ups while parking
 	Settle         time.Duration // wait after the last request is written before reading RSS
+	GCWait         bool          // and then until the server completed a garbage collection
 	DeliverGap     time.Duration // pause between two deliveries
 	WakeTimeout    time.Duration // how long after the last delivery every Ping must be answered
 	Grace          time.Duration // how long a second Ping must stay unanswered (no duplicates)
@@ -142,6 +143,38 @@ type memSample struct {
 	goMem
 }
 
+// settledMem waits cfg.Settle, then with cfg.GCWait until the server has run a garbage
+// collection (the runtime forces one every 2 minutes), and reads its memory. Right after a
+// collection the heap in use is what is live, whichever phase of its GC cycle the server was
+// in; without the wait a reading may include up to a heap's worth of garbage.
+func settledMem(ctx context.Context, cfg PingConfig, pid int, url string) (memSample, error) {
+	time.Sleep(cfg.Settle)
+	if !cfg.GCWait {
+		return sampleMem(ctx, pid, url)
+	}
+	hc := newHTTPClient(30 * time.Second)
+	defer hc.CloseIdleConnections()
+	first, err := scrapeGoMem(ctx, hc, url)
+	if err != nil {
+		return memSample{}, err
+	}
+	for deadline := time.Now().Add(150 * time.Second); time.Now().Before(deadline); {
+		select {
+		case <-ctx.Done():
+			return memSample{}, ctx.Err()
+		case <-time.After(time.Second):
+		}
+		gm, err := scrapeGoMem(ctx, hc, url)
+		if err != nil {
+			return memSample{}, err
+		}
+		if gm.GCs > first.GCs {
+			return sampleMem(ctx, pid, url)
+		}
+	}
+	return memSample{}, fmt.Errorf("%s ran no garbage collection in 150 s", url)
+}
+
 func sampleMem(ctx context.Context, pid int, url string) (memSample, error) {
 	rss, err := rssKB(pid)
 	if err != nil {
@@ -178,8 +211,7 @@ func (pc parkedCost) String() string {
 func measureParked(ctx context.Context, cfg PingConfig, pid int, url string, devs []*device, bodies [][]byte) (parkedCost, error) {
 	p := newPinger(cfg.Dialers)
 	defer p.hc.CloseIdleConnections()
-	time.Sleep(cfg.Settle)
-	before, err := sampleMem(ctx, pid, url)
+	before, err := settledMem(ctx, cfg, pid, url)
 	if err != nil {
 		return parkedCost{}, err
 	}
@@ -204,8 +236,7 @@ func measureParked(ctx context.Context, cfg PingConfig, pid int, url string, dev
 	}
 	var after memSample
 	if err == nil {
-		time.Sleep(cfg.Settle)
-		after, err = sampleMem(ctx, pid, url)
+		after, err = settledMem(ctx, cfg, pid, url)
 	}
 	cancel()
 	wg.Wait()
@@ -265,8 +296,7 @@ func runPing(ctx context.Context, c common, cfg PingConfig) (*PingReport, error)
 			}
 		}
 		hc.CloseIdleConnections()
-		time.Sleep(cfg.Settle)
-		before, err := sampleMem(ctx, s.pid(), s.URL)
+		before, err := settledMem(ctx, cfg, s.pid(), s.URL)
 		if err != nil {
 			return err
 		}
@@ -316,8 +346,7 @@ func runPing(ctx context.Context, c common, cfg PingConfig) (*PingReport, error)
 			return err
 		}
 		parkWall := time.Since(parkStart)
-		time.Sleep(cfg.Settle)
-		after, err := sampleMem(ctx, s.pid(), s.URL)
+		after, err := settledMem(ctx, cfg, s.pid(), s.URL)
 		if err != nil {
 			return err
 		}
