@@ -41,10 +41,13 @@ func TestPollOtherWriters(t *testing.T) {
 		t.Fatal("the other process's delivery did not wake the watcher")
 	}
 	w.Close()
+	// With no watcher the poller stops (an idle server runs no query at all)...
+	require.Eventually(t, func() bool { return !store.PollRunning(a) }, 5*time.Second, 5*time.Millisecond)
 
-	// With no watcher the poller stops; a new watcher starts it again.
+	// ...and a new watcher starts it again.
 	w2 := a.Watch(t.Context(), u.Mailbox)
 	defer w2.Close()
+	require.True(t, store.PollRunning(a))
 	_, err = b.Deliver(t.Context(), u.Address, msg)
 	require.NoError(t, err)
 	select {
