@@ -207,6 +207,15 @@ func (p *Ping) Close() {
 	}
 }
 
+// Parked reports whether the device's Ping is armed: its baselines are read, so any change
+// committed from now on answers it (for tests and tools that must not race its start).
+func (p *Ping) Parked(user store.UserID, deviceID string) bool {
+	p.mu.Lock()
+	w := p.waiting[pingDevice{user, deviceID}]
+	p.mu.Unlock()
+	return w != nil && w.parked.Load()
+}
+
 // Waiting returns the number of Pings waiting now (for metrics and tests).
 func (p *Ping) Waiting() int {
 	p.mu.Lock()
@@ -563,8 +572,9 @@ type pingWaiter struct {
 	quirks  *ClientQuirks    // nil without Options.Hierarchy
 	hierSum uint64           // hierarchySum of the folders its hierarchy was checked against
 
-	armed     bool   // guarded by the box's mu
-	armEvents uint64 // the box's events when w joined; guarded by the box's mu
+	armed     bool        // guarded by the box's mu
+	parked    atomic.Bool // armed, readable without the box's mu (Parked)
+	armEvents uint64      // the box's events when w joined; guarded by the box's mu
 }
 
 // finish decides how the Ping ends; the first call wins and the others do nothing.
@@ -618,6 +628,7 @@ func (p *Ping) arm(b *pingBox, w *pingWaiter) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	w.armed = true
+	w.parked.Store(true)
 	if b.events != w.armEvents {
 		b.schedule()
 	}

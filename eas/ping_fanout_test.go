@@ -101,7 +101,7 @@ func TestPingChangeWhileArming(t *testing.T) {
 		doFolderSync(t, c, "0")
 		inbox := env.folderID(t, store.FolderInbox)
 		spy.hold, spy.held = make(chan struct{}), make(chan struct{})
-		ch := asyncPing(t, env, c, pingBody(t, 90, inbox))
+		ch := startPing(c, pingBody(t, 90, inbox))
 		<-spy.held // the Ping has read the folders and not yet armed
 		_, err := st.Deliver(t.Context(), env.user.Address, testMessage)
 		require.NoError(t, err)

@@ -164,15 +164,19 @@ func mustPing(t *testing.T, c *easclient.Client, body []byte) pingResult {
 	return r
 }
 
-// asyncPing starts a Ping and returns its result channel once the server holds it.
+// asyncPing starts a Ping of c and returns its result channel once it is parked: armed with
+// its baselines read, so a change committed after asyncPing returns answers it.
 func asyncPing(t *testing.T, env *mailEnv, c *easclient.Client, body []byte) <-chan pingResult {
 	t.Helper()
-	return asyncPingN(t, env, c, body, env.ping.Waiting()+1)
+	u, err := env.st.UserByAddress(t.Context(), c.Username)
+	require.NoError(t, err)
+	ch := startPing(c, body)
+	require.Eventually(t, func() bool { return env.ping.Parked(u.ID, c.DeviceID) }, 5*time.Second, 5*time.Millisecond, "ping not waiting")
+	return ch
 }
 
-// asyncPingN starts a Ping and returns once the server holds want Pings.
-func asyncPingN(t *testing.T, env *mailEnv, c *easclient.Client, body []byte, want int) <-chan pingResult {
-	t.Helper()
+// startPing starts a Ping of c and returns its result channel at once.
+func startPing(c *easclient.Client, body []byte) <-chan pingResult {
 	ch := make(chan pingResult, 1)
 	go func() {
 		r, err := doPing(context.Background(), c, body)
@@ -181,7 +185,6 @@ func asyncPingN(t *testing.T, env *mailEnv, c *easclient.Client, body []byte, wa
 		}
 		ch <- r
 	}()
-	require.Eventually(t, func() bool { return env.ping.Waiting() == want }, 5*time.Second, 5*time.Millisecond, "ping not waiting")
 	return ch
 }
 
@@ -314,8 +317,10 @@ func TestPingSupersededAndShutdown(t *testing.T) {
 	inbox := env.folderID(t, store.FolderInbox)
 
 	first := asyncPing(t, env, c, pingBody(t, 90, inbox))
-	second := asyncPingN(t, env, c, pingBody(t, 90, inbox), 1)
+	second := startPing(c, pingBody(t, 90, inbox))
 	assert.Equal(t, pingResult{Status: 1}, waitPing(t, first, wakeWait), "the older Ping answers 1")
+	// The first has answered, so the device's Ping is the second now: wait until it is parked.
+	require.Eventually(t, func() bool { return env.ping.Parked(env.user.ID, "dev1") }, 5*time.Second, 5*time.Millisecond)
 	assert.Equal(t, 1, env.ping.Waiting())
 	select {
 	case r := <-second:
