@@ -110,7 +110,9 @@ func New(cfg Config) (*App, error) {
 		easSrv.Handle(c)
 	}
 	easSrv.Handle(eas.NewSettings(eas.SettingsOptions{Store: st, Devices: reg, Secrets: secrets}).Command())
-	for _, c := range eas.NewSync(eas.SyncOptions{Store: st, Limits: eas.PolicyLimits(st)}).Commands() {
+	// The user's policy caps what Sync, ItemOperations and GetAttachment send.
+	limits := eas.PolicyLimits(st)
+	for _, c := range eas.NewSync(eas.SyncOptions{Store: st, Limits: limits}).Commands() {
 		easSrv.Handle(c)
 	}
 	ping := eas.NewPing(eas.PingOptions{Store: st, Hierarchy: hier})
@@ -120,7 +122,7 @@ func New(cfg Config) (*App, error) {
 		Help: "Ping requests held open now, waiting for a change or their heartbeat.",
 	}, func() float64 { return float64(ping.Waiting()) }))
 	sub := submission.New(submission.Options{Store: st, Logger: log})
-	for _, c := range eas.NewMail(eas.MailOptions{Store: st, Submitter: sub, Limits: eas.PolicyLimits(st)}).Commands() {
+	for _, c := range eas.NewMail(eas.MailOptions{Store: st, Submitter: sub, Limits: limits}).Commands() {
 		easSrv.Handle(c)
 	}
 	easSrv.Register(srv.Echo)
