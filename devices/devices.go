@@ -232,7 +232,7 @@ func (r *Registry) adminChanged(ch store.AdminChange) {
 	// next request reads the row again.
 	defer r.log.Debug("admin change", "kind", ch.Kind, "user", ch.User, "device_id", ch.DeviceID)
 	switch ch.Kind {
-	case store.AdminChangePolicy:
+	case store.AdminChangePolicy, store.AdminChangePingStarted:
 		return
 	case store.AdminChangeRules, store.AdminChangeAll:
 		r.rulesChanged()

@@ -70,7 +70,14 @@ type PingOptions struct {
 	// also has SyncState (as *store.Store does). A folder it leaves out (never synced): the
 	// folder's modseq when the Ping started, so only changes during the Ping count.
 	Baseline PingBaseline
+	// SupersedeGrace: a device's newer Ping on another node ends its Ping here only if this
+	// one has waited at least this long (a younger one is taken to be the newer; the signal
+	// between nodes takes a moment). Zero: DefaultSupersedeGrace.
+	SupersedeGrace time.Duration
 }
+
+// DefaultSupersedeGrace is PingOptions.SupersedeGrace's default.
+const DefaultSupersedeGrace = 2 * time.Second
 
 // SyncStateReader reads a device's Sync state of one collection (*store.Store).
 type SyncStateReader interface {
@@ -157,6 +164,10 @@ type Ping struct {
 
 	seed maphash.Seed // of hierarchySum
 
+	signals     pingSignals // nil: this node alone
+	unsubscribe func()
+	grace       time.Duration // SupersedeGrace
+
 	mu      sync.Mutex
 	waiting map[pingDevice]*pingWaiter
 	boxes   map[store.MailboxID]*pingBox
@@ -176,6 +187,13 @@ func NewPing(opts PingOptions) *Ping {
 	if sr, ok := opts.Store.(SyncStateReader); ok && p.baseline == nil {
 		p.baseline = SyncBaseline(sr)
 	}
+	if p.grace = opts.SupersedeGrace; p.grace <= 0 {
+		p.grace = DefaultSupersedeGrace
+	}
+	if sig, ok := opts.Store.(pingSignals); ok {
+		p.signals = sig
+		p.unsubscribe = sig.SubscribeAdminChanges(p.startedElsewhere)
+	}
 	if p.minHB <= 0 {
 		p.minHB = DefaultMinHeartbeat
 	}
@@ -188,6 +206,28 @@ func NewPing(opts PingOptions) *Ping {
 	return p
 }
 
+// pingSignals is the optional capability of a PingStore (*store.Store has it) that tells the
+// other nodes sharing the database about a device's new Ping and hears about theirs.
+type pingSignals interface {
+	PublishPingStarted(ctx context.Context, user store.UserID, deviceID string)
+	SubscribeAdminChanges(fn func(store.AdminChange)) (cancel func())
+}
+
+// startedElsewhere ends the device's waiting Ping when the device started a newer one on
+// another node (store.AdminChangePingStarted), as register does for one on this node: the
+// older answers 1. A Ping here younger than the grace is kept: the signal may be an older
+// Ping's, sent before the device came (back) here.
+func (p *Ping) startedElsewhere(ch store.AdminChange) {
+	if ch.Kind != store.AdminChangePingStarted {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if w := p.waiting[pingDevice{ch.User, ch.DeviceID}]; w != nil && time.Since(w.since) >= p.grace {
+		w.finish(StatusPingExpired, nil, nil)
+	}
+}
+
 // Command returns the Ping command for Server.Handle.
 func (p *Ping) Command() Command {
 	return Command{Code: CmdPing, Handler: p.ping, EmptyBody: true,
@@ -198,6 +238,9 @@ func (p *Ping) Command() Command {
 // arrives later, so that devices reconnect (to another node) while the server shuts down.
 // Call it before http.Server.Shutdown, which waits for running requests.
 func (p *Ping) Close() {
+	if p.unsubscribe != nil {
+		p.unsubscribe() // before taking mu: a running startedElsewhere holds the subscription
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.closed = true
@@ -402,10 +445,13 @@ func (p *Ping) start(ctx context.Context, r *Request, dec *wbxml.Decoder, enc *w
 	if err != nil {
 		return nil, err
 	}
-	w := &pingWaiter{key: pingDevice{r.Account.ID, r.DeviceID}, done: make(chan struct{})}
+	w := &pingWaiter{key: pingDevice{r.Account.ID, r.DeviceID}, done: make(chan struct{}), since: time.Now()}
 	if !p.register(w.key, w) {
 		writePingStatus(enc, StatusPingExpired, nil)
 		return nil, nil
+	}
+	if p.signals != nil {
+		p.signals.PublishPingStarted(ctx, r.Account.ID, r.DeviceID) // other nodes end this device's older Ping
 	}
 	// Join the mailbox before reading, so that a change committed after the read signals.
 	w.box = p.join(r.Account.Mailbox, w)
@@ -561,6 +607,7 @@ type pingResult struct {
 // after them are written once, before arming, and then read by its box's check.
 type pingWaiter struct {
 	key   pingDevice
+	since time.Time // registered
 	box   *pingBox
 	timer *time.Timer   // the heartbeat, once armed
 	done  chan struct{} // closed by finish

@@ -42,9 +42,14 @@ type mailEnvOption func(*eas.PingOptions)
 
 func newMailEnv(t *testing.T, st *store.Store, opts ...mailEnvOption) *mailEnv {
 	t.Helper()
-	ctx := t.Context()
-	u, err := st.CreateUser(ctx, store.NewUser{Address: "alice@example.com", DisplayName: "Alice", Password: "secret"})
+	u, err := st.CreateUser(t.Context(), store.NewUser{Address: "alice@example.com", DisplayName: "Alice", Password: "secret"})
 	require.NoError(t, err)
+	return newMailServer(t, st, u, opts...)
+}
+
+// newMailServer is newMailEnv for a user that exists: another node over the same database.
+func newMailServer(t *testing.T, st *store.Store, u store.User, opts ...mailEnvOption) *mailEnv {
+	t.Helper()
 	env := &mailEnv{st: st, user: u, logs: new(syncBuffer)}
 	env.srv = eas.New(eas.Options{
 		Logger:        slog.New(slog.NewTextHandler(env.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),

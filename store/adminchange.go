@@ -42,6 +42,9 @@ const (
 	AdminChangeRules                           // the device access rules
 	AdminChangePolicy                          // a policy's settings (User 0) or a user's assignment
 	AdminChangeUser                            // an account: password, disabled, protocols
+	// AdminChangePingStarted: a device started a Ping on another node (PublishPingStarted),
+	// which ends that device's older Ping here. It changes no state; caches ignore it.
+	AdminChangePingStarted
 )
 
 func (k AdminChangeKind) String() string {
@@ -58,6 +61,8 @@ func (k AdminChangeKind) String() string {
 		return "policy"
 	case AdminChangeUser:
 		return "user"
+	case AdminChangePingStarted:
+		return "ping-started"
 	}
 	return "kind " + strconv.Itoa(int(k))
 }
@@ -134,6 +139,23 @@ func (s *Store) PublishAdminChange(ctx context.Context, ch AdminChange) {
 	}
 	if err != nil {
 		s.log.Warn("publish admin change", "kind", ch.Kind, "user", ch.User, "device_id", ch.DeviceID, "err", err)
+	}
+}
+
+// PublishPingStarted tells the other nodes sharing a PostgreSQL database that the device
+// (user, deviceID) started a Ping here: each ends that device's older Ping, as a newer Ping
+// on the same node does (MS-ASCMD 2.2.1.13), so a device that moved to another node behind a
+// load balancer does not leave a Ping waiting on the old one. Subscribers of this process are
+// not called. On SQLite it does nothing: one server process serves a database file. A failure
+// is logged: the older Ping then ends at its heartbeat.
+func (s *Store) PublishPingStarted(ctx context.Context, user UserID, deviceID string) {
+	pn, ok := s.notifier.(*PGNotifier)
+	if s.dialect != dialectPostgres || !ok {
+		return
+	}
+	ch := AdminChange{Kind: AdminChangePingStarted, User: user, DeviceID: deviceID}
+	if err := pn.publishAdmin(context.WithoutCancel(ctx), s.admin.node, ch); err != nil {
+		s.log.Warn("publish ping start", "user", user, "device_id", deviceID, "err", err)
 	}
 }
 
