@@ -40,13 +40,24 @@ var ErrWrongPolicyKey = errors.New("devices: not the pending policy key")
 // DefaultTouchInterval is Options.TouchInterval's default.
 const DefaultTouchInterval = time.Minute
 
+// DefaultFlushInterval is Options.FlushInterval's default.
+const DefaultFlushInterval = 5 * time.Second
+
+// flushTimeout bounds one batched last_seen write made by the timer or Close.
+const flushTimeout = 30 * time.Second
+
 // Options configures New. Every field is optional.
 type Options struct {
 	Logger *slog.Logger // nil: discard
-	// TouchInterval is the longest a device's last_seen may lag behind in
-	// the database. Zero: DefaultTouchInterval; negative: write on every
-	// request.
+	// TouchInterval is how long a device's row, once read or written, answers
+	// its requests from memory, and the longest its last_seen may lag behind
+	// in the database. Zero: DefaultTouchInterval; negative: write the row on
+	// every request.
 	TouchInterval time.Duration
+	// FlushInterval is how often the last_seen of the devices seen since
+	// are written, all in one statement. Zero: DefaultFlushInterval, or
+	// TouchInterval if that is shorter; negative: only by Flush and Close.
+	FlushInterval time.Duration
 	// Now is the clock; nil: time.Now.
 	Now func() time.Time
 	// MaxCached bounds the in-memory entries; when exceeded, entries not
@@ -94,7 +105,18 @@ type Registry struct {
 	mu    sync.Mutex
 	cache map[Key]*entry
 	gen   uint64 // counts admin change signals: rows read before one are not trusted
+	// pending holds the last_seen of touches answered from memory since the
+	// last flush, by partnership; spare is the emptied map of the flush
+	// before, reused. flushArmed: the timer will flush them. closed: Close
+	// ran, so touches write at once.
+	pending    map[store.PartnershipID]time.Time
+	spare      map[store.PartnershipID]time.Time
+	flushEvery time.Duration
+	flushTimer *time.Timer
+	flushArmed bool
+	closed     bool
 
+	flushMu     sync.Mutex // one batched write at a time, so Close waits for the timer's
 	unsubscribe func()
 }
 
@@ -106,7 +128,7 @@ type entry struct {
 // New returns a Registry over st.
 func New(st *store.Store, opts Options) *Registry {
 	r := &Registry{st: st, log: opts.Logger, interval: opts.TouchInterval, now: opts.Now, max: opts.MaxCached,
-		cache: make(map[Key]*entry)}
+		cache: make(map[Key]*entry), pending: make(map[store.PartnershipID]time.Time)}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
@@ -116,6 +138,10 @@ func New(st *store.Store, opts Options) *Registry {
 	}
 	if r.now == nil {
 		r.now = time.Now
+	}
+	r.flushEvery = opts.FlushInterval
+	if r.flushEvery == 0 {
+		r.flushEvery = min(DefaultFlushInterval, max(r.interval, time.Millisecond))
 	}
 	if r.max <= 0 {
 		r.max = 100000
@@ -137,27 +163,93 @@ func New(st *store.Store, opts Options) *Registry {
 	return r
 }
 
-// Close stops listening for admin changes. The Registry keeps working, but changes made
-// elsewhere are seen only as its entries expire (TouchInterval).
-func (r *Registry) Close() { r.unsubscribe() }
+// Close stops listening for admin changes and writes the last_seen values
+// not yet written (Flush), after a flush under way; call it once the requests
+// are done, before closing the store. The Registry keeps working, but changes
+// made elsewhere are seen only as its entries expire (TouchInterval), and
+// touches write their last_seen at once.
+func (r *Registry) Close() {
+	r.unsubscribe()
+	r.mu.Lock()
+	r.closed = true
+	if r.flushTimer != nil {
+		r.flushTimer.Stop()
+	}
+	r.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
+	defer cancel()
+	if err := r.Flush(ctx); err != nil {
+		r.log.Error("write last seen at close", "err", err)
+	}
+}
 
 // Touch records a request of the device k and returns its partnership,
 // creating it on first contact. See the package doc for how writes are
 // coalesced.
 func (r *Registry) Touch(ctx context.Context, k Key, c Contact) (Device, error) {
 	t := r.now().UTC()
+	if r.interval < 0 {
+		return r.touchWrite(ctx, k, c, t, r.generation())
+	}
 	r.mu.Lock()
-	if e, ok := r.cache[k]; ok && t.Sub(e.written) < r.interval && e.dev.DeviceType == c.DeviceType &&
-		(c.UserAgent == "" || e.dev.UserAgent == c.UserAgent) && e.dev.ProtocolVersion == c.ProtocolVersion {
+	if e, ok := r.cache[k]; ok && t.Sub(e.written) < r.interval && sameContact(e.dev, c) {
 		if t.After(e.dev.LastSeen) {
 			e.dev.LastSeen = t
 		}
 		d := e.dev
+		later := r.seenLocked(d.ID, t)
 		r.mu.Unlock()
+		if !later {
+			return d, r.writeSeen(ctx, d.ID, t)
+		}
 		return d, nil
 	}
 	gen := r.gen
 	r.mu.Unlock()
+	// Not cached, or cached for a TouchInterval: read the row again, so an admin change whose
+	// signal was lost counts within TouchInterval. Writing it is needed only for a new device
+	// or a changed contact; last_seen waits for the next flush.
+	d, err := r.st.DeviceOf(ctx, k.User, k.DeviceID)
+	if errors.Is(err, store.ErrNotFound) || err == nil && !sameContact(d, c) {
+		return r.touchWrite(ctx, k, c, t, gen)
+	} else if err != nil {
+		return Device{}, fmt.Errorf("devices: %w", err)
+	}
+	if d, err = r.evaluate(ctx, d); err != nil {
+		return Device{}, err
+	}
+	if t.After(d.LastSeen) {
+		d.LastSeen = t
+	}
+	r.mu.Lock()
+	later := r.seenLocked(d.ID, t)
+	r.mu.Unlock()
+	if !later {
+		if err := r.writeSeen(ctx, d.ID, t); err != nil {
+			return Device{}, err
+		}
+	}
+	r.putRead(k, d, t, gen)
+	return d, nil
+}
+
+// sameContact reports whether the request says about its device what the row d holds, so
+// that writing the row would change only last_seen.
+func sameContact(d Device, c Contact) bool {
+	return d.DeviceType == c.DeviceType && (c.UserAgent == "" || d.UserAgent == c.UserAgent) &&
+		d.ProtocolVersion == c.ProtocolVersion
+}
+
+func (r *Registry) generation() uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.gen
+}
+
+// touchWrite writes the device's row at once (store.TouchDevice: first contact, a changed
+// contact, or every request when TouchInterval is negative) and caches it as read after the
+// signal count gen.
+func (r *Registry) touchWrite(ctx context.Context, k Key, c Contact, t time.Time, gen uint64) (Device, error) {
 	d, err := r.st.TouchDevice(ctx, store.DeviceContact{User: k.User, DeviceID: k.DeviceID, DeviceType: c.DeviceType,
 		UserAgent: c.UserAgent, ProtocolVersion: c.ProtocolVersion, At: t, Max: r.maxDevices})
 	if err != nil {
@@ -168,6 +260,83 @@ func (r *Registry) Touch(ctx context.Context, k Key, c Contact) (Device, error) 
 	}
 	r.putRead(k, d, t, gen)
 	return d, nil
+}
+
+// seenLocked records that partnership id was seen at t, to be written by the next flush, and
+// arms the flush timer. It reports false after Close: the caller writes at once.
+func (r *Registry) seenLocked(id store.PartnershipID, t time.Time) bool {
+	if r.closed {
+		return false
+	}
+	r.pendLocked(id, t)
+	return true
+}
+
+func (r *Registry) pendLocked(id store.PartnershipID, t time.Time) {
+	if cur, ok := r.pending[id]; !ok || t.After(cur) {
+		r.pending[id] = t
+	}
+	if r.flushArmed || r.closed || r.flushEvery < 0 {
+		return
+	}
+	r.flushArmed = true
+	if r.flushTimer == nil {
+		r.flushTimer = time.AfterFunc(r.flushEvery, r.flushLater)
+	} else {
+		r.flushTimer.Reset(r.flushEvery)
+	}
+}
+
+// writeSeen writes one device's last_seen at once (after Close).
+func (r *Registry) writeSeen(ctx context.Context, id store.PartnershipID, t time.Time) error {
+	if _, err := r.st.SetDevicesLastSeen(ctx, map[store.PartnershipID]time.Time{id: t}); err != nil {
+		return fmt.Errorf("devices: %w", err)
+	}
+	return nil
+}
+
+func (r *Registry) flushLater() {
+	ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
+	defer cancel()
+	if err := r.Flush(ctx); err != nil {
+		r.log.Warn("write last seen", "err", err)
+	}
+}
+
+// Flush writes the last_seen of every device seen since the last flush, in one statement
+// (store.SetDevicesLastSeen). A partnership removed meanwhile is skipped, never created
+// again. Should the write fail, the values are kept for the next flush (at the next
+// FlushInterval) and the error returned. The Registry flushes by itself every
+// FlushInterval and on Close.
+func (r *Registry) Flush(ctx context.Context) error {
+	r.flushMu.Lock()
+	defer r.flushMu.Unlock()
+	r.mu.Lock()
+	r.flushArmed = false
+	p := r.pending
+	if len(p) == 0 {
+		r.mu.Unlock()
+		return nil
+	}
+	r.pending = r.spare
+	if r.pending == nil {
+		r.pending = make(map[store.PartnershipID]time.Time, len(p))
+	}
+	r.spare = nil
+	r.mu.Unlock()
+	n, err := r.st.SetDevicesLastSeen(ctx, p)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err != nil {
+		for id, t := range p {
+			r.pendLocked(id, t)
+		}
+		return fmt.Errorf("devices: write last seen of %d devices: %w", len(p), err)
+	}
+	r.log.Debug("wrote last seen", "devices", len(p), "moved", n)
+	clear(p)
+	r.spare = p
+	return nil
 }
 
 // put caches d as read or written at t.

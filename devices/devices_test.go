@@ -43,41 +43,64 @@ func TestTouchCoalesces(t *testing.T) {
 		ctx := t.Context()
 		u := newUser(t, s, "touch@example.org")
 		clk := &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-		reg := devices.New(s, devices.Options{Now: clk.now})
+		reg := devices.New(s, devices.Options{Now: clk.now, FlushInterval: -1}) // flushed by the test only
+		t.Cleanup(reg.Close)
 		k := devices.Key{User: u.ID, DeviceID: "Ping1"}
 		c := devices.Contact{DeviceType: "iPhone", UserAgent: "iOS/1", ProtocolVersion: "16.1"}
 		t0 := clk.now()
+		lastSeen := func() time.Time {
+			t.Helper()
+			row, err := s.DeviceOf(ctx, u.ID, "Ping1")
+			require.NoError(t, err)
+			return row.LastSeen
+		}
 
 		d, err := reg.Touch(ctx, k, c)
 		require.NoError(t, err)
 		assert.Equal(t, t0, d.LastSeen)
+		assert.Equal(t, t0, lastSeen(), "first contact: written at once")
 
-		// Within the interval: answered from memory, the row keeps the first time.
+		// Within the interval: answered from memory without a statement; last_seen waits
+		// for the flush.
 		clk.advance(30 * time.Second)
+		stmts := countStatements(t, s)
 		d, err = reg.Touch(ctx, k, c)
 		require.NoError(t, err)
+		assert.Zero(t, stmts.Load(), "no database round trip")
 		assert.Equal(t, t0.Add(30*time.Second), d.LastSeen, "in memory")
-		row, err := s.DeviceOf(ctx, u.ID, "Ping1")
-		require.NoError(t, err)
-		assert.Equal(t, t0, row.LastSeen, "not written")
+		assert.Equal(t, t0, lastSeen(), "not written yet")
+		require.NoError(t, reg.Flush(ctx))
+		assert.Equal(t, t0.Add(30*time.Second), lastSeen(), "written by the flush")
 
 		// A changed protocol version is written at once.
 		clk.advance(time.Second)
 		c.ProtocolVersion = "14.1"
 		_, err = reg.Touch(ctx, k, c)
 		require.NoError(t, err)
-		row, err = s.DeviceOf(ctx, u.ID, "Ping1")
+		row, err := s.DeviceOf(ctx, u.ID, "Ping1")
 		require.NoError(t, err)
 		assert.Equal(t, "14.1", row.ProtocolVersion)
 		assert.Equal(t, t0.Add(31*time.Second), row.LastSeen)
 
-		// After the interval: written.
+		// After the interval: the row is read again, not written; the flush writes last_seen.
 		clk.advance(devices.DefaultTouchInterval)
-		_, err = reg.Touch(ctx, k, c)
+		d, err = reg.Touch(ctx, k, c)
 		require.NoError(t, err)
-		row, err = s.DeviceOf(ctx, u.ID, "Ping1")
+		assert.Equal(t, t0.Add(31*time.Second+devices.DefaultTouchInterval), d.LastSeen)
+		assert.Equal(t, t0.Add(31*time.Second), lastSeen(), "read, not written")
+		require.NoError(t, reg.Flush(ctx))
+		assert.Equal(t, t0.Add(31*time.Second+devices.DefaultTouchInterval), lastSeen())
+
+		// A row changed behind the registry's back (no signal) is seen after the interval.
+		require.NoError(t, s.SetDeviceTrace(ctx, d.ID, true))
+		clk.advance(time.Second)
+		d, err = reg.Touch(ctx, k, c)
 		require.NoError(t, err)
-		assert.Equal(t, t0.Add(31*time.Second+devices.DefaultTouchInterval), row.LastSeen)
+		assert.False(t, d.TraceEnabled, "within the interval: the cached row")
+		clk.advance(devices.DefaultTouchInterval)
+		d, err = reg.Touch(ctx, k, c)
+		require.NoError(t, err)
+		assert.True(t, d.TraceEnabled, "after it: read again")
 	})
 }
 
@@ -185,21 +208,29 @@ func TestNewPolicyKey(t *testing.T) {
 	assert.Greater(t, len(seen), 990, "random keys")
 }
 
+// BenchmarkTouchCached: a request of a known device (the gate's Touch), its last_seen left
+// to the flush. It reports the database statements per call (db-stmts/op), which must be 0.
 func BenchmarkTouchCached(b *testing.B) {
 	storetest.ForEachBench(b, func(b *testing.B, s *store.Store) {
 		u, err := s.CreateUser(b.Context(), store.NewUser{Address: "bench@example.org", Password: "pw"})
 		require.NoError(b, err)
-		reg := devices.New(s, devices.Options{})
+		reg := devices.New(s, devices.Options{FlushInterval: -1}) // BenchmarkFlush measures the flush
+		defer reg.Close()
 		k := devices.Key{User: u.ID, DeviceID: "Bench1"}
 		c := devices.Contact{DeviceType: "iPhone", UserAgent: "iOS", ProtocolVersion: "16.1"}
 		_, err = reg.Touch(b.Context(), k, c)
 		require.NoError(b, err)
+		require.NoError(b, reg.Flush(b.Context()))
+		stmts := countStatements(b, s)
+		calls := 0
 		b.ReportAllocs()
 		for b.Loop() {
 			if _, err := reg.Touch(b.Context(), k, c); err != nil {
 				b.Fatal(err)
 			}
+			calls++
 		}
+		b.ReportMetric(float64(stmts.Load())/float64(calls), "db-stmts/op")
 	})
 }
 

@@ -8,12 +8,22 @@
 //
 // # Writes
 //
-// Touch runs on every request, so it coalesces: a device's row is written
-// on first contact, when its DeviceType, User-Agent or protocol version
-// changes, and otherwise at most once per Options.TouchInterval (default a
-// minute); last_seen is therefore up to that interval stale. A Ping storm
-// is not a write storm. The first write is an INSERT ... ON CONFLICT, so
-// concurrent first contacts of one device create one row.
+// Touch runs on every request, so it writes the device's row only when it
+// must: on first contact (an INSERT ... ON CONFLICT, so concurrent first
+// contacts of one device create one row) and when the DeviceType, User-Agent
+// or protocol version changes; DeviceInformation (SetInfo) is written at
+// once too. Otherwise the row, read once, answers the device's requests from
+// memory for Options.TouchInterval (default a minute) and is then read again
+// (a read, no write: see Cache and several nodes for why). The time of every
+// touch is recorded in memory, and all devices' last_seen are written
+// together, in one statement (store.SetDevicesLastSeen), at most every
+// Options.FlushInterval (default 5 s, never more than TouchInterval) and on
+// Close: last_seen lags by about FlushInterval, within the TouchInterval the
+// admin API and dashboards were promised. A Ping storm is neither a write
+// storm nor a queue of write transactions: at 15,000 devices it is one
+// statement every few seconds. A device removed before the flush is skipped
+// by it (an UPDATE never creates a row), and a failed flush is retried at
+// the next one; after Close each touch writes its last_seen at once.
 //
 // # Cache and several nodes
 //
@@ -77,8 +87,8 @@
 //     action wins (block, quarantine, allow), then the older rule;
 //  4. the organisation default (Options.DefaultAccess, allowed by default).
 //
-// Lists, rules and the default are applied when the registry writes a
-// device's row (first contact, then at most once per TouchInterval, and
+// Lists, rules and the default are applied when the registry reads or
+// writes a device's row (first contact, then once per TouchInterval, and
 // when DeviceInformation arrives, which is when rules on the model and OS
 // can first match). A rule or list change is signalled to every process
 // (see Cache and several nodes), so the next request of every device it
