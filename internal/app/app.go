@@ -49,6 +49,10 @@ type Config struct {
 	MaxDevices      int
 	DefaultAccess   string
 	AdminRecipients []string
+	// DeviceFlushInterval is how often the devices' last_seen are written
+	// (devices.Options.FlushInterval); zero: its default. Tests set it
+	// negative to see the write at shutdown alone.
+	DeviceFlushInterval time.Duration
 
 	// SecretKey seals stored device secrets (store.NewSecretBox).
 	SecretKey []byte
@@ -92,6 +96,7 @@ func New(cfg Config) (*App, error) {
 		MaxDevices:      cfg.MaxDevices,
 		DefaultAccess:   cfg.DefaultAccess,
 		AdminRecipients: cfg.AdminRecipients,
+		FlushInterval:   cfg.DeviceFlushInterval,
 	})
 	easSrv := eas.New(eas.Options{
 		Logger:        log,
@@ -117,6 +122,8 @@ func New(cfg Config) (*App, error) {
 	}
 	ping := eas.NewPing(eas.PingOptions{Store: st, Hierarchy: hier})
 	easSrv.Handle(ping.Command())
+	// Shutting down, once no connection is accepted: waiting Pings answer status 1 at once.
+	srv.OnShutdown(ping.Close)
 	srv.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "easd_ping_waiting",
 		Help: "Ping requests held open now, waiting for a change or their heartbeat.",
@@ -152,14 +159,20 @@ func New(cfg Config) (*App, error) {
 	return &App{HTTP: srv, Devices: reg, Admin: adminSvc, ping: ping}, nil
 }
 
-// Close releases what waits on the server: every waiting Ping answers
-// status 1 at once, so devices reconnect elsewhere.
-func (a *App) Close() { a.ping.Close() }
+// Close releases what waits on the server (every waiting Ping answers status 1 at once, so
+// devices reconnect elsewhere) and writes the device registry's pending last_seen values
+// (devices.Registry.Close). Serve does both in their place; call Close only when not serving.
+func (a *App) Close() {
+	a.ping.Close()
+	a.Devices.Close()
+}
 
-// Serve serves the app on ln with cert until ctx ends, then shuts down
-// gracefully (see httpd.Server.Serve); waiting Pings are released first.
+// Serve serves the app on ln with cert until ctx ends, then shuts down in this order: stop
+// accepting connections, release the waiting Pings, let the running requests finish (see
+// httpd.Server.Serve), and write the device registry's pending last_seen values. The caller
+// closes the store after Serve returns.
 func (a *App) Serve(ctx context.Context, ln net.Listener, cert tls.Certificate) error {
-	stop := context.AfterFunc(ctx, a.Close)
-	defer stop()
-	return a.HTTP.Serve(ctx, ln, cert)
+	err := a.HTTP.Serve(ctx, ln, cert)
+	a.Devices.Close()
+	return err
 }

@@ -5,9 +5,11 @@
 // New builds the echo instance with the middleware every route gets (panic
 // recovery with a counted, logged stack; request metrics; a debug request
 // log). Front-ends add their routes to it. Serve runs it over TLS until its
-// context ends, then shuts down gracefully: the context of every request is
-// cancelled first, so long polls (EAS Ping, Sync with Wait) return at once,
-// and in-flight requests get ShutdownTimeout to finish.
+// context ends, then shuts down gracefully: it stops accepting connections,
+// runs the OnShutdown functions (EAS Ping answers its waiting requests),
+// cancels the context of every request, so long polls (EAS Ping, Sync with
+// Wait) return at once, and gives in-flight requests ShutdownTimeout to
+// finish.
 package httpd
 
 import (
@@ -48,7 +50,15 @@ type Server struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	panics   prometheus.Counter
+
+	onShutdown []func()
 }
+
+// OnShutdown registers f to run when Serve shuts down, once the listener no
+// longer accepts connections and before the request contexts are cancelled
+// and the running requests awaited: a long poll released here can still
+// answer. Call it before Serve.
+func (s *Server) OnShutdown(f func()) { s.onShutdown = append(s.onShutdown, f) }
 
 // New returns a Server with /healthz and /metrics registered.
 func New(opts Options) *Server {
@@ -166,6 +176,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, cert tls.Certificat
 		BaseContext:       func(net.Listener) context.Context { return reqCtx },
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
+	// Shutdown closes the listener, then runs this, then waits for the requests.
+	srv.RegisterOnShutdown(func() {
+		for _, f := range s.onShutdown {
+			f()
+		}
+		releasePolls()
+	})
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()
 
@@ -175,7 +192,6 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, cert tls.Certificat
 	case <-ctx.Done():
 	}
 	s.log.Info("shutting down", "addr", ln.Addr().String(), "grace", ShutdownTimeout)
-	releasePolls()
 	shutCtx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(shutCtx); err != nil {
