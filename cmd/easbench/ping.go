@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,8 @@ import (
 	"net/http/httptrace"
 	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -141,6 +144,83 @@ func waitParked(ctx context.Context, url string, before memSample, n int) error 
 type memSample struct {
 	rssKB int64
 	goMem
+	heap heapDetail
+}
+
+// heapDetail is what VmRSS is made of on the Go side: the heap's pages in use, its idle pages
+// (freed, not yet returned: still resident) and those already returned (released), stacks.
+// Read from the same /metrics for easd and the bare handler, it tells whether a VmRSS growth
+// is memory in use or idle pages the process kept from an earlier peak.
+type heapDetail struct {
+	Sys, Inuse, Idle, Released, Stack, NextGC float64
+}
+
+// residentIdle is the heap's freed pages still counted in VmRSS.
+func (h heapDetail) residentIdle() float64 { return h.Idle - h.Released }
+
+func (m memSample) String() string {
+	const mb = 1 << 20
+	return fmt.Sprintf("VmRSS %.1f MB = heap in use %.1f + idle resident %.1f (idle %.1f, released %.1f) + stacks %.1f + other %.1f; heap sys %.1f, next GC %.1f MB",
+		float64(m.rssKB)/1024, m.heap.Inuse/mb, m.heap.residentIdle()/mb, m.heap.Idle/mb, m.heap.Released/mb,
+		m.heap.Stack/mb, float64(m.rssKB)/1024-(m.heap.Inuse+m.heap.residentIdle()+m.heap.Stack)/mb,
+		m.heap.Sys/mb, m.heap.NextGC/mb)
+}
+
+// scrapeHeapDetail reads heapDetail from url's /metrics (the Go collector's memstats).
+func scrapeHeapDetail(ctx context.Context, hc *http.Client, url string) (heapDetail, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/metrics", nil)
+	if err != nil {
+		return heapDetail{}, err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return heapDetail{}, err
+	}
+	defer resp.Body.Close()
+	var h heapDetail
+	want := map[string]*float64{
+		"go_memstats_heap_sys_bytes":      &h.Sys,
+		"go_memstats_heap_inuse_bytes":    &h.Inuse,
+		"go_memstats_heap_idle_bytes":     &h.Idle,
+		"go_memstats_heap_released_bytes": &h.Released,
+		"go_memstats_stack_inuse_bytes":   &h.Stack,
+		"go_memstats_next_gc_bytes":       &h.NextGC,
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		name, val, ok := strings.Cut(sc.Text(), " ")
+		if p := want[name]; ok && p != nil {
+			if *p, err = strconv.ParseFloat(strings.TrimSpace(val), 64); err != nil {
+				return h, fmt.Errorf("metric %s: %w", name, err)
+			}
+		}
+	}
+	return h, sc.Err()
+}
+
+// peakRSS samples a process's VmRSS every 200 ms until stop is called, which returns the
+// highest reading: how far the process grew between two settled readings.
+func peakRSS(pid int) (stop func() int64) {
+	done := make(chan struct{})
+	res := make(chan int64, 1)
+	go func() {
+		var peak int64
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if kb, err := rssKB(pid); err == nil {
+				peak = max(peak, kb)
+			}
+			select {
+			case <-done:
+				res <- peak
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() int64 { close(done); return <-res }
 }
 
 // settledMem waits cfg.Settle, then with cfg.GCWait until the server has run a garbage
@@ -183,7 +263,11 @@ func sampleMem(ctx context.Context, pid int, url string) (memSample, error) {
 	hc := newHTTPClient(30 * time.Second)
 	defer hc.CloseIdleConnections()
 	gm, err := scrapeGoMem(ctx, hc, url)
-	return memSample{rss, gm}, err
+	if err != nil {
+		return memSample{}, err
+	}
+	hd, err := scrapeHeapDetail(ctx, hc, url)
+	return memSample{rss, gm, hd}, err
 }
 
 // parkedCost is the memory growth of a server per parked request.
@@ -191,6 +275,12 @@ type parkedCost struct {
 	RSSKB      float64 // VmRSS growth per request, kB
 	InuseKB    float64 // Go heap in use plus stacks, growth per request, kB
 	Goroutines float64 // server goroutines added per request
+	// IdleKB is the growth of the heap's idle resident pages per request: VmRSS counts them,
+	// heap+stack does not.
+	IdleKB float64
+
+	Before, After memSample // the two readings
+	PeakRSSKB     int64     // the highest VmRSS between them
 }
 
 func costOf(before, after memSample, n int) parkedCost {
@@ -199,7 +289,15 @@ func costOf(before, after memSample, n int) parkedCost {
 		RSSKB:      float64(after.rssKB-before.rssKB) / f,
 		InuseKB:    (after.HeapInuse + after.StackInuse - before.HeapInuse - before.StackInuse) / 1024 / f,
 		Goroutines: (after.Goroutines - before.Goroutines) / f,
+		IdleKB:     (after.heap.residentIdle() - before.heap.residentIdle()) / 1024 / f,
+		Before:     before, After: after,
 	}
+}
+
+// detail describes the two readings behind a cost, for the report.
+func (pc parkedCost) detail(name string) string {
+	return fmt.Sprintf("  %s before: %s\n  %s after:  %s\n  %s: VmRSS peaked at %.1f MB between them; idle resident heap grew %.1f kB per request\n",
+		name, pc.Before, name, pc.After, name, float64(pc.PeakRSSKB)/1024, pc.IdleKB)
 }
 
 func (pc parkedCost) String() string {
@@ -215,6 +313,7 @@ func measureParked(ctx context.Context, cfg PingConfig, pid int, url string, dev
 	if err != nil {
 		return parkedCost{}, err
 	}
+	stopPeak := peakRSS(pid)
 	pctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	var early atomic.Int64
@@ -238,6 +337,7 @@ func measureParked(ctx context.Context, cfg PingConfig, pid int, url string, dev
 	if err == nil {
 		after, err = settledMem(ctx, cfg, pid, url)
 	}
+	peak := stopPeak()
 	cancel()
 	wg.Wait()
 	if err != nil {
@@ -246,7 +346,9 @@ func measureParked(ctx context.Context, cfg PingConfig, pid int, url string, dev
 	if n := early.Load(); n > 0 {
 		return parkedCost{}, fmt.Errorf("%d parked requests ended before they were released", n)
 	}
-	return costOf(before, after, len(devs)), nil
+	cost := costOf(before, after, len(devs))
+	cost.PeakRSSKB = peak
+	return cost, nil
 }
 
 // runPing is the ping scenario (see the package doc).
@@ -302,6 +404,7 @@ func runPing(ctx context.Context, c common, cfg PingConfig) (*PingReport, error)
 		}
 		p := newPinger(cfg.Dialers)
 		defer p.hc.CloseIdleConnections()
+		stopPeak := peakRSS(s.pid())
 		pctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		type answer struct {
@@ -347,13 +450,16 @@ func runPing(ctx context.Context, c common, cfg PingConfig) (*PingReport, error)
 		}
 		parkWall := time.Since(parkStart)
 		after, err := settledMem(ctx, cfg, s.pid(), s.URL)
+		peak := stopPeak()
 		if err != nil {
 			return err
 		}
 		rep.Parked = len(devs)
 		rep.Easd = costOf(before, after, len(devs))
-		fmt.Fprintf(c.Out, "easd: %d Pings parked in %s; VmRSS %d kB -> %d kB\neasd (TLS): %s (loadavg %s)\n",
-			len(devs), parkWall.Round(time.Millisecond), before.rssKB, after.rssKB, rep.Easd, loadavg())
+		rep.Easd.PeakRSSKB = peak
+		fmt.Fprintf(c.Out, "easd: %d Pings parked in %s; VmRSS %d kB -> %d kB\neasd (TLS): %s (loadavg %s)\n%s",
+			len(devs), parkWall.Round(time.Millisecond), before.rssKB, after.rssKB, rep.Easd, loadavg(),
+			rep.Easd.detail("easd"))
 
 		// One message per user: each wakes that user's DevicesPerUser Pings.
 		for u := range users {
@@ -451,7 +557,7 @@ func runPing(ctx context.Context, c common, cfg PingConfig) (*PingReport, error)
 		} else {
 			rep.BareTLS = cost
 		}
-		fmt.Fprintf(c.Out, "bare long poll (%s): %s (loadavg %s)\n", name, cost, loadavg())
+		fmt.Fprintf(c.Out, "bare long poll (%s): %s (loadavg %s)\n%s", name, cost, loadavg(), cost.detail("bare "+name))
 	}
 	fmt.Fprintf(c.Out, "waiting Ping / bare long poll, both TLS: VmRSS %.2fx, heap+stack %.2fx (target <= 1.5x)\n",
 		rep.Easd.RSSKB/rep.BareTLS.RSSKB, rep.Easd.InuseKB/rep.BareTLS.InuseKB)
