@@ -142,7 +142,10 @@ func (r *Registry) decide(ctx context.Context, d Device, override bool) (Device,
 		return Device{}, err
 	}
 	dec := Decide(d, list, rules, r.defAccess)
-	if dec.State == d.AccessState && dec.Reason == d.AccessReason && dec.By == d.AccessSetBy {
+	// store.SetDeviceAccess writes only a changed state or reason: with both unchanged, calling
+	// it would be a write transaction that changes nothing (a row created as "default" with no
+	// setter, re-evaluated once per TouchInterval, differs in By alone).
+	if dec.State == d.AccessState && dec.Reason == d.AccessReason {
 		return d, nil
 	}
 	changed, nd, err := r.st.SetDeviceAccess(ctx, d.ID, store.DeviceAccess{State: dec.State, Reason: dec.Reason,
