@@ -44,6 +44,37 @@ func (h *Hierarchy) advance(ctx context.Context, r *Request, st store.FolderSync
 
 // ownFolder returns the user's folder id, or false when there is none (another user's
 // folders do not exist for this one).
+// targetFolder is the folder of the user's mailbox that serverID names, for FolderUpdate and
+// FolderDelete; a ServerId that names none is StatusFolderNotFound.
+func (h *Hierarchy) targetFolder(ctx context.Context, r *Request, serverID, what string) (store.Folder, error) {
+	id, ok := parseFolderID(serverID)
+	if ok && id != 0 {
+		cur, found, err := h.ownFolder(ctx, r, id)
+		if err != nil {
+			return store.Folder{}, storeFailed(ctx, r, what, err)
+		}
+		if found {
+			return cur, nil
+		}
+	}
+	return store.Folder{}, &StatusError{Status: StatusFolderNotFound, Err: fmt.Errorf("folder %q", serverID)}
+}
+
+// readRequired reads a folder command's fields (readFields) and requires every one of them:
+// a request without one is malformed.
+func readRequired(dec *wbxml.Decoder, root wbxml.Tag, tags ...wbxml.Tag) (map[wbxml.Tag]string, error) {
+	f, err := readFields(dec, root, tags...)
+	if err != nil {
+		return nil, malformed(err)
+	}
+	for _, t := range tags {
+		if _, ok := f[t]; !ok {
+			return nil, malformed(fmt.Errorf("%s without %s", root, t))
+		}
+	}
+	return f, nil
+}
+
 func (h *Hierarchy) ownFolder(ctx context.Context, r *Request, id store.FolderID) (store.Folder, bool, error) {
 	fs, err := h.st.Folders(ctx, r.Account.Mailbox)
 	if err != nil {
@@ -60,15 +91,10 @@ func (h *Hierarchy) ownFolder(ctx context.Context, r *Request, id store.FolderID
 // folderCreate serves FolderCreate (MS-ASCMD 2.2.1.3): <SyncKey>, <ParentId>, <DisplayName>,
 // <Type>; the answer is Status, SyncKey and the new ServerId.
 func (h *Hierarchy) folderCreate(ctx context.Context, r *Request, dec *wbxml.Decoder, enc *wbxml.Encoder) error {
-	f, err := readFields(dec, wbxml.FolderHierarchyFolderCreate, wbxml.FolderHierarchySyncKey,
+	f, err := readRequired(dec, wbxml.FolderHierarchyFolderCreate, wbxml.FolderHierarchySyncKey,
 		wbxml.FolderHierarchyParentId, wbxml.FolderHierarchyDisplayName, wbxml.FolderHierarchyType)
 	if err != nil {
-		return malformed(err)
-	}
-	for _, t := range []wbxml.Tag{wbxml.FolderHierarchySyncKey, wbxml.FolderHierarchyParentId, wbxml.FolderHierarchyDisplayName, wbxml.FolderHierarchyType} {
-		if _, ok := f[t]; !ok {
-			return malformed(fmt.Errorf("FolderCreate without %s", t))
-		}
+		return err
 	}
 	typ, err := strconv.Atoi(f[wbxml.FolderHierarchyType])
 	if err != nil || !store.FolderType(typ).IsUserCreatable() {
@@ -128,36 +154,25 @@ func (h *Hierarchy) folderCreate(ctx context.Context, r *Request, dec *wbxml.Dec
 // folderUpdate serves FolderUpdate (MS-ASCMD 2.2.1.6): rename and/or move a user folder.
 // <SyncKey>, <ServerId>, <ParentId>, <DisplayName>; the answer is Status and SyncKey.
 func (h *Hierarchy) folderUpdate(ctx context.Context, r *Request, dec *wbxml.Decoder, enc *wbxml.Encoder) error {
-	f, err := readFields(dec, wbxml.FolderHierarchyFolderUpdate, wbxml.FolderHierarchySyncKey,
+	f, err := readRequired(dec, wbxml.FolderHierarchyFolderUpdate, wbxml.FolderHierarchySyncKey,
 		wbxml.FolderHierarchyServerId, wbxml.FolderHierarchyParentId, wbxml.FolderHierarchyDisplayName)
 	if err != nil {
-		return malformed(err)
-	}
-	for _, t := range []wbxml.Tag{wbxml.FolderHierarchySyncKey, wbxml.FolderHierarchyServerId, wbxml.FolderHierarchyParentId, wbxml.FolderHierarchyDisplayName} {
-		if _, ok := f[t]; !ok {
-			return malformed(fmt.Errorf("FolderUpdate without %s", t))
-		}
+		return err
 	}
 	st, err := h.currentState(ctx, r, f[wbxml.FolderHierarchySyncKey])
 	if err != nil {
 		return err
 	}
-	id, ok := parseFolderID(f[wbxml.FolderHierarchyServerId])
-	cur, found := store.Folder{}, false
-	if ok && id != 0 {
-		if cur, found, err = h.ownFolder(ctx, r, id); err != nil {
-			return storeFailed(ctx, r, "folder update", err)
-		}
-	}
-	if !found {
-		return &StatusError{Status: StatusFolderNotFound, Err: fmt.Errorf("folder %q", f[wbxml.FolderHierarchyServerId])}
+	cur, err := h.targetFolder(ctx, r, f[wbxml.FolderHierarchyServerId], "folder update")
+	if err != nil {
+		return err
 	}
 	switch {
 	case cur.Type == store.FolderRecipientInf:
 		return &StatusError{Status: StatusFolderSpecial, Err: errors.New("recipient information folder")}
 	case cur.Type.IsDefault():
 		// MS-ASCMD 2.2.3.177.6: 2, special folders cannot be updated.
-		return &StatusError{Status: StatusFolderExists, Err: fmt.Errorf("default folder %d", id)}
+		return &StatusError{Status: StatusFolderExists, Err: fmt.Errorf("default folder %d", cur.ID)}
 	}
 	parent, ok := parseFolderID(f[wbxml.FolderHierarchyParentId])
 	if ok && parent != 0 {
@@ -169,7 +184,7 @@ func (h *Hierarchy) folderUpdate(ctx context.Context, r *Request, dec *wbxml.Dec
 	if !ok {
 		return &StatusError{Status: StatusFolderParentNotFound, Err: fmt.Errorf("parent %q", f[wbxml.FolderHierarchyParentId])}
 	}
-	upd, err := h.st.RenameFolder(ctx, id, parent, f[wbxml.FolderHierarchyDisplayName])
+	upd, err := h.st.RenameFolder(ctx, cur.ID, parent, f[wbxml.FolderHierarchyDisplayName])
 	switch {
 	case errors.Is(err, store.ErrExists):
 		return &StatusError{Status: StatusFolderExists, Err: err}
@@ -201,34 +216,23 @@ func (h *Hierarchy) folderUpdate(ctx context.Context, r *Request, dec *wbxml.Dec
 // folderDelete serves FolderDelete (MS-ASCMD 2.2.1.4): delete a user folder with its
 // subfolders and contents. <SyncKey>, <ServerId>; the answer is Status and SyncKey.
 func (h *Hierarchy) folderDelete(ctx context.Context, r *Request, dec *wbxml.Decoder, enc *wbxml.Encoder) error {
-	f, err := readFields(dec, wbxml.FolderHierarchyFolderDelete, wbxml.FolderHierarchySyncKey, wbxml.FolderHierarchyServerId)
+	f, err := readRequired(dec, wbxml.FolderHierarchyFolderDelete, wbxml.FolderHierarchySyncKey, wbxml.FolderHierarchyServerId)
 	if err != nil {
-		return malformed(err)
-	}
-	for _, t := range []wbxml.Tag{wbxml.FolderHierarchySyncKey, wbxml.FolderHierarchyServerId} {
-		if _, ok := f[t]; !ok {
-			return malformed(fmt.Errorf("FolderDelete without %s", t))
-		}
+		return err
 	}
 	st, err := h.currentState(ctx, r, f[wbxml.FolderHierarchySyncKey])
 	if err != nil {
 		return err
 	}
-	id, ok := parseFolderID(f[wbxml.FolderHierarchyServerId])
-	cur, found := store.Folder{}, false
-	if ok && id != 0 {
-		if cur, found, err = h.ownFolder(ctx, r, id); err != nil {
-			return storeFailed(ctx, r, "folder delete", err)
-		}
-	}
-	if !found {
-		return &StatusError{Status: StatusFolderNotFound, Err: fmt.Errorf("folder %q", f[wbxml.FolderHierarchyServerId])}
+	cur, err := h.targetFolder(ctx, r, f[wbxml.FolderHierarchyServerId], "folder delete")
+	if err != nil {
+		return err
 	}
 	if cur.Type.IsDefault() {
 		// MS-ASCMD 2.2.3.177.4: 3, a special folder cannot be deleted.
-		return &StatusError{Status: StatusFolderSpecial, Err: fmt.Errorf("default folder %d", id)}
+		return &StatusError{Status: StatusFolderSpecial, Err: fmt.Errorf("default folder %d", cur.ID)}
 	}
-	err = h.st.DeleteFolder(ctx, id)
+	err = h.st.DeleteFolder(ctx, cur.ID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return &StatusError{Status: StatusFolderNotFound, Err: err}
@@ -238,7 +242,7 @@ func (h *Hierarchy) folderDelete(ctx context.Context, r *Request, dec *wbxml.Dec
 		return storeFailed(ctx, r, "folder delete", err)
 	}
 	// The device drops the folder and everything below it.
-	gone := map[store.FolderID]bool{id: true}
+	gone := map[store.FolderID]bool{cur.ID: true}
 	for changed := true; changed; {
 		changed = false
 		for _, sf := range st.Folders {
