@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"fmt"
+	"runtime"
 	"strings"
 
 	"golang.org/x/crypto/argon2"
@@ -36,6 +37,26 @@ func (p KDFParams) validate() error {
 
 var b64 = base64.RawStdEncoding
 
+// kdfSlots bounds the argon2id computations running at once in this process: one per two
+// CPUs, at least one. Each takes Memory (64 MiB by default) for its whole run and keeps its
+// lanes' CPUs busy, so running more at once finishes none of them sooner; it only adds 64 MiB
+// a time to the heap. Without the bound a burst of logins, say every phone reconnecting after
+// a restart, each user's first request a KDF run, asked the heap for 64 MiB per user at once
+// (gigabytes on a small machine) and left the garbage collector's goal, and the process's
+// resident memory, that high long after. Callers wait their turn; the wait is bounded by the
+// runs ahead of them.
+var kdfSlots = make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2))
+
+// idKey is argon2.IDKey; tests replace it to watch the bound.
+var idKey = argon2.IDKey
+
+// deriveKey runs argon2id within kdfSlots.
+func deriveKey(password, salt []byte, p KDFParams) []byte {
+	kdfSlots <- struct{}{}
+	defer func() { <-kdfSlots }()
+	return idKey(password, salt, p.Time, p.Memory, p.Threads, p.KeyLen)
+}
+
 // hashPassword returns the password's argon2id hash as a PHC string:
 //
 //	$argon2id$v=19$m=65536,t=3,p=4$<salt>$<hash>
@@ -47,7 +68,7 @@ func hashPassword(password string, p KDFParams) (string, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("store: password salt: %w", err)
 	}
-	key := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
+	key := deriveKey([]byte(password), salt, p)
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
 		argon2.Version, p.Memory, p.Time, p.Threads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
 }
@@ -80,6 +101,6 @@ func verifyPassword(phc, password string) (bool, error) {
 	if err := p.validate(); err != nil {
 		return false, err
 	}
-	got := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
+	got := deriveKey([]byte(password), salt, p)
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }

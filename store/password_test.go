@@ -1,7 +1,10 @@
 package store
 
 import (
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -71,4 +74,37 @@ func TestKDFValidate(t *testing.T) {
 	} {
 		assert.ErrorIs(t, p.validate(), ErrInvalidArgument)
 	}
+}
+
+// Logins arriving together run their KDF at most cap(kdfSlots) at a time, each with its full
+// memory: a burst costs time, not a heap of Memory per login.
+func TestKDFRunsBounded(t *testing.T) {
+	h, err := hashPassword("pw", TestKDF)
+	require.NoError(t, err)
+	var running, most atomic.Int32
+	real := idKey
+	idKey = func(password, salt []byte, time, memory uint32, threads uint8, keyLen uint32) []byte {
+		n := running.Add(1)
+		defer running.Add(-1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		runtime.Gosched()
+		return real(password, salt, time, memory, threads, keyLen)
+	}
+	t.Cleanup(func() { idKey = real })
+
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for range 4 * cap(kdfSlots) {
+		wg.Go(func() {
+			<-start
+			ok, err := verifyPassword(h, "pw")
+			assert.NoError(t, err)
+			assert.True(t, ok)
+		})
+	}
+	close(start)
+	wg.Wait()
+	assert.LessOrEqual(t, int(most.Load()), cap(kdfSlots))
+	assert.Positive(t, most.Load())
 }
