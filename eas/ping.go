@@ -488,22 +488,23 @@ func (p *Ping) end(ctx context.Context, r *Request, w *pingWaiter, enc *wbxml.En
 }
 
 // params merges the request with the cached parameters (MS-ASCMD 3.1.5.8) and stores them
-// when they changed.
+// when they changed. The cached row is read for every Ping, also one that brings both: most
+// devices repeat their parameters Ping after Ping, and a read is what lets such a Ping write
+// nothing (on SQLite a write waits for the one writer: 15,000 devices re-Pinging after a
+// wake-up queued 15,000 write transactions).
 func (p *Ping) params(ctx context.Context, r *Request, pr pingRequest) (store.PingState, error) {
 	var cached store.PingState
 	have := false
-	if !pr.hasHeartbeat || !pr.hasFolders {
-		c, err := p.st.PingState(ctx, r.Account.ID, r.DeviceID)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-		case err != nil:
-			return store.PingState{}, &StatusError{Status: StatusPingServerError, Err: err}
-		default:
-			cached, have = c, true
-		}
-		if !have {
-			return store.PingState{}, &StatusError{Status: StatusPingMissingParams, Err: errors.New("no cached ping parameters")}
-		}
+	c, err := p.st.PingState(ctx, r.Account.ID, r.DeviceID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return store.PingState{}, &StatusError{Status: StatusPingServerError, Err: err}
+	default:
+		cached, have = c, true
+	}
+	if !have && (!pr.hasHeartbeat || !pr.hasFolders) {
+		return store.PingState{}, &StatusError{Status: StatusPingMissingParams, Err: errors.New("no cached ping parameters")}
 	}
 	next := cached
 	if pr.hasHeartbeat {

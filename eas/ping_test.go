@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -343,6 +344,54 @@ func TestPingSupersededAndShutdown(t *testing.T) {
 	env.cancel()
 	assert.Equal(t, pingResult{Status: 1}, waitPing(t, second, wakeWait))
 	assert.Equal(t, pingResult{Status: 1}, waitPing(t, third, wakeWait))
+}
+
+// countingPingStore counts the writes of Ping parameters.
+type countingPingStore struct {
+	*store.Store
+	writes *atomic.Int64
+}
+
+func (s countingPingStore) SetPingState(ctx context.Context, user store.UserID, deviceID string, st store.PingState) error {
+	s.writes.Add(1)
+	return s.Store.SetPingState(ctx, user, deviceID, st)
+}
+
+// MS-ASCMD 3.1.5.8: the parameters are cached; a Ping that repeats them writes nothing, one
+// that changes them is stored, and an empty Ping uses what was stored last.
+func TestPingStoresChangedParamsOnly(t *testing.T) {
+	t.Parallel()
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		var writes atomic.Int64
+		env := newMailEnv(t, st, func(po *eas.PingOptions) { po.Store = countingPingStore{st, &writes} })
+		c := env.client("dev1")
+		doFolderSync(t, c, "0")
+		inbox := env.folderID(t, store.FolderInbox)
+		sent := env.folderID(t, store.FolderSent)
+
+		first := asyncPing(t, env, c, pingBody(t, 90, inbox))
+		assert.EqualValues(t, 1, writes.Load(), "the first Ping's parameters are stored")
+		second := asyncPing(t, env, c, pingBody(t, 90, inbox))
+		assert.Equal(t, pingResult{Status: 1}, waitPing(t, first, wakeWait))
+		assert.EqualValues(t, 1, writes.Load(), "the same parameters again: nothing written")
+		third := asyncPing(t, env, c, pingBody(t, 90, inbox, sent))
+		assert.Equal(t, pingResult{Status: 1}, waitPing(t, second, wakeWait))
+		assert.EqualValues(t, 2, writes.Load(), "another folder list is stored")
+		fourth := asyncPing(t, env, c, pingBody(t, 95))
+		assert.Equal(t, pingResult{Status: 1}, waitPing(t, third, wakeWait))
+		assert.EqualValues(t, 3, writes.Load(), "another heartbeat is stored")
+		got, err := st.PingState(t.Context(), env.user.ID, "dev1")
+		require.NoError(t, err)
+		assert.Equal(t, store.PingState{Heartbeat: 95, Folders: []store.PingFolder{{ID: inbox, Class: "Email"}, {ID: sent, Class: "Email"}}}, got)
+
+		// An empty Ping waits on what was stored: a delivery to the Inbox answers it.
+		fifth := asyncPing(t, env, c, nil)
+		assert.Equal(t, pingResult{Status: 1}, waitPing(t, fourth, wakeWait))
+		assert.EqualValues(t, 3, writes.Load())
+		_, err = st.Deliver(t.Context(), env.user.Address, testMessage)
+		require.NoError(t, err)
+		assert.Equal(t, pingResult{Status: 2, Folders: []string{fmt.Sprint(inbox)}}, waitPing(t, fifth, wakeWait))
+	})
 }
 
 func TestPingClose(t *testing.T) {
