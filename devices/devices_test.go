@@ -249,3 +249,30 @@ func BenchmarkTouchWrite(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkTouchReread is a known device's request once its entry is older than TouchInterval
+// (every request of a device that was quiet for a minute, a Ping's most of all): the registry
+// reads the row again, and what the user's lists say about it.
+func BenchmarkTouchReread(b *testing.B) {
+	storetest.ForEachBench(b, func(b *testing.B, s *store.Store) {
+		u, err := s.CreateUser(b.Context(), store.NewUser{Address: "bench@example.org", Password: "pw"})
+		require.NoError(b, err)
+		clk := &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+		reg := devices.New(s, devices.Options{Now: clk.now, FlushInterval: -1})
+		defer reg.Close()
+		k := devices.Key{User: u.ID, DeviceID: "Bench1"}
+		_, err = reg.Touch(b.Context(), k, contact)
+		require.NoError(b, err)
+		stmts := countStatements(b, s)
+		calls := 0
+		b.ReportAllocs()
+		for b.Loop() {
+			clk.advance(devices.DefaultTouchInterval)
+			if _, err := reg.Touch(b.Context(), k, contact); err != nil {
+				b.Fatal(err)
+			}
+			calls++
+		}
+		b.ReportMetric(float64(stmts.Load())/float64(calls), "db-stmts/op")
+	})
+}
