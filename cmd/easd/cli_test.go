@@ -55,6 +55,7 @@ type instance struct {
 	t    *testing.T
 	data string
 	db   string
+	env  []string // added to every command's environment, after the defaults
 }
 
 // forEachDB runs fn once on SQLite and once on PostgreSQL (when
@@ -75,7 +76,8 @@ func newInstance(t *testing.T) *instance {
 
 func (in *instance) cmd(stdin string, args ...string) *exec.Cmd {
 	c := exec.Command(easdBin, args...)
-	c.Env = append(os.Environ(), "EASD_DATA="+in.data, "EASD_DB="+in.db, "EASD_ADMIN_PASSWORD=", "EASD_LOG_LEVEL=info")
+	c.Env = append(os.Environ(), "EASD_DATA="+in.data, "EASD_DB="+in.db, "EASD_ADMIN_PASSWORD=", "EASD_LOG_LEVEL=info", "GOGC=")
+	c.Env = append(c.Env, in.env...)
 	c.Stdin = strings.NewReader(stdin)
 	return c
 }
@@ -345,6 +347,24 @@ func (s *server) stop() (string, error) {
 	return s.log.String(), err
 }
 
+// GOGC in the environment beats serve's own default (serveGCPercent).
+func TestServeKeepsGOGC(t *testing.T) {
+	in := newInstance(t)
+	in.env = []string{"GOGC=80"}
+	srv := in.startServe()
+	assert.Contains(t, srv.log.String(), "gogc=80")
+	pemBytes, err := os.ReadFile(filepath.Join(in.data, tlscert.CertFile))
+	require.NoError(t, err)
+	pool := x509.NewCertPool()
+	require.True(t, pool.AppendCertsFromPEM(pemBytes))
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "localhost"}}}
+	resp, err := client.Get("https://" + srv.addr + "/metrics")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Contains(t, string(body), "\ngo_gc_gogc_percent 80\n")
+}
+
 func TestServe(t *testing.T) {
 	forEachDB(t, func(t *testing.T, in *instance) { testServe(t, in) })
 }
@@ -374,6 +394,7 @@ func testServe(t *testing.T, in *instance) {
 	resp.Body.Close()
 	assert.Contains(t, string(body), `easd_http_requests_total{code="200",route="/healthz"} 1`)
 	assert.Contains(t, string(body), "\neasd_ping_waiting 0\n", "the load tool tells parked Pings from lost ones by it")
+	assert.Contains(t, string(body), "\ngo_gc_gogc_percent 50\n", "serve collects at GOGC=50 when the environment sets none")
 
 	// The front-ends are mounted: ActiveSync answers OPTIONS for a real user, and
 	// Autodiscover names the public URL.

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -53,6 +54,11 @@ func runServe(ctx context.Context, e *env, g *globals, args []string) error {
 	log, err := g.logger(e.stderr)
 	if err != nil {
 		return err
+	}
+	gogc := e.getenv("GOGC")
+	if gogc == "" {
+		debug.SetGCPercent(app.ServeGCPercent)
+		gogc = fmt.Sprint(app.ServeGCPercent)
 	}
 	if err := os.MkdirAll(g.data, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
@@ -115,7 +121,8 @@ func runServe(ctx context.Context, e *env, g *globals, args []string) error {
 		"https", "https://"+ln.Addr().String(),
 		"hostname", *hostname,
 		"data", g.data,
-		"db", redactURL(g.dbURL()))
+		"db", redactURL(g.dbURL()),
+		"gogc", gogc)
 	return a.Serve(ctx, ln, cert)
 }
 

@@ -26,6 +26,17 @@ import (
 	"github.com/easd/easd/submission"
 )
 
+// ServeGCPercent is the garbage collector's target (GOGC) of easd serve when the environment
+// sets none. Most of a busy server's memory is its waiting Pings, live for minutes; requests
+// make garbage between them. At Go's default of 100 the heap grows to twice what is live
+// before a collection, and the runtime keeps up to 1.1 times that goal resident, so a push
+// server's resident memory settles wherever its last peak left it: 1.07 to 1.87 times a bare
+// long poll's per waiting Ping over the 15,000-Ping runs of cmd/easbench/RESULTS.md. At 50
+// the heap grows by half of what is live before a collection, which runs twice as often; the
+// figures, and what that costs, are in RESULTS.md. GOGC and GOMEMLIMIT in the environment
+// still decide.
+const ServeGCPercent = 50
+
 // Config is what New needs. Store and the keys are required.
 type Config struct {
 	Store  *store.Store
