@@ -19,6 +19,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/easd/easd/eas"
+	"github.com/easd/easd/internal/app"
 	"github.com/easd/easd/internal/httpd"
 	"github.com/easd/easd/internal/tlscert"
 	"github.com/easd/easd/wbxml"
@@ -152,6 +153,16 @@ func checkLoopback(addr string) error {
 	return nil
 }
 
+// benchGOGC is the GOGC of both servers a run compares: easd serve's own default
+// (app.ServeGCPercent) unless GOGC is set, and then that. The bare handler gets it too, so that
+// a run measures both with the same collector setting.
+func benchGOGC() string {
+	if v := os.Getenv("GOGC"); v != "" {
+		return v
+	}
+	return fmt.Sprint(app.ServeGCPercent)
+}
+
 // bareProc is a bare-server child process.
 type bareProc struct {
 	cmd   *exec.Cmd
@@ -171,6 +182,7 @@ func startBareProc(plain bool) (*bareProc, error) {
 	}
 	cmd := exec.Command(self, args...)
 	cmd.Stderr = os.Stderr
+	cmd.Env = append(os.Environ(), "GOGC="+benchGOGC())
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err

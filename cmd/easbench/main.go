@@ -61,9 +61,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/easd/easd/internal/app"
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 )
@@ -138,7 +140,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		return d
 	}
-	fmt.Fprintf(stdout, "easbench %s, loadavg %s\n", fs.Arg(0), loadavg())
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(app.ServeGCPercent) // the in-process bare handler of sync and initial
+	}
+	fmt.Fprintf(stdout, "easbench %s, loadavg %s, GOGC %s (easd, the bare handlers, this tool)\n", fs.Arg(0), loadavg(), benchGOGC())
 	switch fs.Arg(0) {
 	case "sync":
 		_, err := runSync(ctx, c, SyncConfig{Devices: *devices, DevicesPerUser: def(*perUser, 10),
