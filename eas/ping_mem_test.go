@@ -158,7 +158,7 @@ func startParkServer(tb testing.TB, srv *httpd.Server, parked func() int) *parkS
 
 // memNow is the Go heap and stacks in use after a collection, and the process's VmRSS; with
 // free set, after returning free memory to the operating system.
-func memNow(tb testing.TB, free bool) (heap, stack, rss int64) {
+func memNow(tb testing.TB, free bool) (heap, stack, rss, alloc int64) {
 	tb.Helper()
 	runtime.GC()
 	if free {
@@ -175,14 +175,14 @@ func memNow(tb testing.TB, free bool) (heap, stack, rss int64) {
 			}
 		}
 	}
-	return int64(ms.HeapInuse), int64(ms.StackInuse), rss
+	return int64(ms.HeapInuse), int64(ms.StackInuse), rss, int64(ms.TotalAlloc)
 }
 
 // parkMem is the growth of a server per parked request, in bytes.
-type parkMem struct{ heap, stack, rss float64 }
+type parkMem struct{ heap, stack, rss, alloc float64 }
 
 func (m *parkMem) add(o parkMem) {
-	m.heap, m.stack, m.rss = m.heap+o.heap, m.stack+o.stack, m.rss+o.rss
+	m.heap, m.stack, m.rss, m.alloc = m.heap+o.heap, m.stack+o.stack, m.rss+o.rss, m.alloc+o.alloc
 }
 
 // parkCost parks spec's requests on s from a child process and returns the growth of the
@@ -192,14 +192,14 @@ func parkCost(tb testing.TB, s *parkServer, spec parkSpec, profile string) parkM
 	tb.Helper()
 	spec.URL = s.url
 	n := len(spec.Devices)
-	heap0, stack0, rss0 := memNow(tb, true)
+	heap0, stack0, rss0, alloc0 := memNow(tb, true)
 	c := startParkClient(tb, spec)
 	deadline := time.Now().Add(5 * time.Minute)
 	for s.parked() < n {
 		require.True(tb, time.Now().Before(deadline), "%d of %d requests parked", s.parked(), n)
 		time.Sleep(20 * time.Millisecond)
 	}
-	heap1, stack1, rss1 := memNow(tb, false)
+	heap1, stack1, rss1, alloc1 := memNow(tb, false)
 	if profile != "" {
 		f, err := os.Create(profile)
 		require.NoError(tb, err)
@@ -212,7 +212,7 @@ func parkCost(tb testing.TB, s *parkServer, spec parkSpec, profile string) parkM
 		time.Sleep(20 * time.Millisecond)
 	}
 	f := float64(n)
-	return parkMem{heap: float64(heap1-heap0) / f, stack: float64(stack1-stack0) / f, rss: float64(rss1-rss0) / f}
+	return parkMem{heap: float64(heap1-heap0) / f, stack: float64(stack1-stack0) / f, rss: float64(rss1-rss0) / f, alloc: float64(alloc1-alloc0) / f}
 }
 
 // newBareParkServer is a bare long poll on the same listener setup: read the body, wait until
@@ -323,4 +323,6 @@ func BenchmarkPingParked(b *testing.B) {
 	b.ReportMetric(pm.rss/k, "rss-B/ping")
 	b.ReportMetric(bm.rss/k, "rss-B/bare")
 	b.ReportMetric(pm.rss/bm.rss, "rss-ratio")
+	b.ReportMetric(pm.alloc/k, "alloc-B/ping")
+	b.ReportMetric(bm.alloc/k, "alloc-B/bare")
 }
