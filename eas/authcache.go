@@ -31,9 +31,12 @@ type AccountLookup interface {
 
 var _ AccountLookup = (*store.Store)(nil)
 
-// DefaultCredentialTTL is how long a verified password is remembered when
-// Options.CredentialTTL is 0.
-const DefaultCredentialTTL = 5 * time.Minute
+// DefaultCredentialTTL is how long a verified password is remembered after its last use when
+// Options.CredentialTTL is 0: longer than the longest Ping heartbeat (DefaultMaxHeartbeat,
+// 59 minutes), so a device that only Pings never pays the KDF again. With five minutes (the
+// default before) nearly every Ping after a heartbeat ran argon2id, and a wake-up of many
+// devices queued one KDF run per user in front of the Syncs that fetch the new mail.
+const DefaultCredentialTTL = 65 * time.Minute
 
 // maxCachedCredentials bounds the credential cache.
 const maxCachedCredentials = 100_000
@@ -74,18 +77,27 @@ func (c *credCache) sum(addr, password string) (out [sha256.Size]byte) {
 	return out
 }
 
-// has reports whether addr authenticated with password within the TTL, and the account's
-// password stamp at that time.
+// has reports whether addr authenticated with password and used it within the TTL, and the
+// account's password stamp when the password was verified. A use renews the entry: the TTL
+// runs from the last use. That is safe because every use compares the stamp with the
+// account's, so a changed password, a disabled or removed account act at once whatever the
+// TTL; what the TTL bounds is how long an unused entry stays.
 func (c *credCache) has(addr, password string) (stamp uint64, ok bool) {
 	k := c.sum(addr, password)
+	now := c.now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.entries[k]
-	if ok && !c.now().Before(e.expires) {
+	if !ok {
+		return 0, false
+	}
+	if !now.Before(e.expires) {
 		delete(c.entries, k)
 		return 0, false
 	}
-	return e.stamp, ok
+	e.expires = now.Add(c.ttl)
+	c.entries[k] = e
+	return e.stamp, true
 }
 
 // add remembers that addr authenticated with password while its password stamp was stamp.

@@ -91,6 +91,27 @@ func TestCredentialCache(t *testing.T) {
 	assert.Equal(t, http.StatusUnauthorized, folderSync(t, c, "0").StatusCode)
 }
 
+// The TTL runs from the last use: a device that keeps coming back within it is never checked
+// again; one that stays away longer is.
+func TestCredentialCacheSlides(t *testing.T) {
+	t.Parallel()
+	auth := &lookupAuth{fakeAuth: newFakeAuth()}
+	env := newEnv(t, auth, func(o *eas.Options) { o.CredentialTTL = time.Minute })
+	c := env.client("alice@example.com")
+	assert.Equal(t, http.StatusOK, folderSync(t, c, "0").StatusCode)
+	for range 5 { // 5 x 50 s: long past one TTL since the check
+		env.clock.Advance(50 * time.Second)
+		assert.Equal(t, http.StatusOK, folderSync(t, c, "0").StatusCode)
+	}
+	calls, _ := auth.counts()
+	assert.Equal(t, 1, calls, "used within the TTL each time: checked once")
+
+	env.clock.Advance(time.Minute)
+	assert.Equal(t, http.StatusOK, folderSync(t, c, "0").StatusCode)
+	calls, _ = auth.counts()
+	assert.Equal(t, 2, calls, "unused for a TTL: checked again")
+}
+
 func TestCredentialCacheOff(t *testing.T) {
 	t.Parallel()
 	auth := &lookupAuth{fakeAuth: newFakeAuth()}

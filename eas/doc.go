@@ -49,10 +49,12 @@
 //     is; "user" and "DOMAIN\user" log in as user@Options.DefaultDomain (the NetBIOS domain
 //     is ignored: one organisation, one mail domain for short names). Wrong password: 401.
 //     When the Authenticator can also look accounts up (UserLookup, as *store.Store can), a
-//     verified password is remembered for Options.CredentialTTL (default 5 min) as an HMAC
-//     under a per-process key, so a device's every Sync and Ping does not pay the argon2id
-//     KDF; the account is still read on every request, so disabling it acts at once, while a
-//     changed password stops the old one only when its entry expires.
+//     verified password is remembered as an HMAC under a per-process key until it goes unused
+//     for Options.CredentialTTL (default 65 min, longer than the longest Ping heartbeat), so
+//     a device's every Sync and Ping does not pay the argon2id KDF; the account is still
+//     read on every request (from the store's signalled cache), and each entry keeps the
+//     account's password stamp, so disabling the account or changing its password acts at
+//     once.
 //  3. Throttle failed logins, per client address (IPv6 per /64) and per account, each in a
 //     sliding window (defaults: 10 per address in 5 min, 20 per account in 15 min). Over
 //     budget: HTTP 429 with Retry-After, before the password is even checked, so a guessing

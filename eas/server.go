@@ -145,10 +145,10 @@ type Options struct {
 	// AllowPlainHTTP accepts credentials on requests that did not arrive over TLS. Set it only
 	// behind a TLS-terminating proxy on a trusted network; otherwise such requests get 403.
 	AllowPlainHTTP bool
-	// CredentialTTL is how long a verified password is remembered, when Auth also implements
-	// UserLookup (the account is still read on every request). A password change stops the
-	// old password within this time. Zero: DefaultCredentialTTL; negative: no cache. The
-	// cache uses Clock.
+	// CredentialTTL is how long a verified password is remembered after its last use, when
+	// Auth also implements UserLookup (the account is still read on every request, and a
+	// password change stops the old password at once). Zero: DefaultCredentialTTL; negative:
+	// no cache. The cache uses Clock.
 	CredentialTTL time.Duration
 	// DisableCompression turns off gzip for responses to clients that accept it.
 	DisableCompression bool
