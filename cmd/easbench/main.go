@@ -51,6 +51,11 @@
 // only about 28,000 ephemeral ports), and the tool raises RLIMIT_NOFILE to the hard limit,
 // which the easd and bare-server processes it starts inherit.
 //
+// Both sides of a comparison collect garbage with the same setting: GOGC from the environment,
+// else easd serve's default (app.ServeGCPercent, 50), which the tool then sets for the
+// bare-server processes and for itself (the in-process bare handler of sync). GOGC=100
+// measures both at Go's default.
+//
 // easd serve speaks only TLS, so the ping scenario measures easd over TLS. The plain-HTTP
 // figure of a Ping behind a TLS-terminating proxy is an estimate: easd's TLS figure minus the
 // TLS overhead the bare handler shows (bare TLS minus bare plain HTTP).
