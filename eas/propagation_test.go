@@ -16,9 +16,9 @@ import (
 	"github.com/easd/easd/store/storetest"
 )
 
-// adminSignals records the admin changes a store observes. Subscribed after the server's
-// registry, so when a change shows up here the registry has already dropped its entry
-// (subscribers are called in order).
+// adminSignals records the admin changes a store observes. Subscribed after the store's account
+// cache (store.Open) and the server's registry, so when a change shows up here both have
+// already dropped what it names (subscribers are called in order).
 type adminSignals chan store.AdminChange
 
 func watchAdmin(t *testing.T, st *store.Store) adminSignals {

@@ -235,6 +235,10 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if pn, ok := n.(*PGNotifier); ok {
 		s.listenAdmin(pn)
 	}
+	// The account cache subscribes to admin changes now, not at its first use: subscribers
+	// are called in order, so every subscriber outside the store (a registry, a test waiting
+	// for a signal) hears of a change only after the store's own cache dropped what it names.
+	s.accounts()
 	s.dummyHash, err = hashPassword("easd dummy password", kdf)
 	if err != nil {
 		_ = s.Close()
