@@ -244,32 +244,32 @@ func endpointCases() []endpointCase {
 		}, 200, 403, "policy.assign"},
 		{"list devices", "GET", fixed("/devices?state=quarantined&sort=-last_seen&compliance=non-compliant&limit=5&offset=1", nil), 200, 200, ""},
 		{"show device", "GET", devPath(a, false, ""), 200, 200, ""},
-		{"approve quarantined", "POST", devPath(q, false, "/allow"), 200, 200, "api.device.allowed"},
-		{"block quarantined", "POST", devPath(q, false, "/block"), 200, 200, "api.device.blocked"},
-		{"block allowed", "POST", devPath(a, false, "/block"), 200, 403, "api.device.blocked"},
-		{"allow blocked", "POST", devPath(store.AccessBlocked, false, "/allow"), 200, 403, "api.device.allowed"},
-		{"quarantine", "POST", devPath(a, false, "/quarantine"), 200, 403, "api.device.quarantined"},
-		{"reset access", "POST", devPath(q, false, "/reset"), 200, 403, "api.device.clear-access"},
-		{"wipe", "POST", devPath(a, false, "/wipe"), 200, 200, "api.device.wipe"},
+		{"approve quarantined", "POST", devPath(q, false, "/allow"), 200, 200, "device.allowed"},
+		{"block quarantined", "POST", devPath(q, false, "/block"), 200, 200, "device.blocked"},
+		{"block allowed", "POST", devPath(a, false, "/block"), 200, 403, "device.blocked"},
+		{"allow blocked", "POST", devPath(store.AccessBlocked, false, "/allow"), 200, 403, "device.allowed"},
+		{"quarantine", "POST", devPath(a, false, "/quarantine"), 200, 403, "device.quarantined"},
+		{"reset access", "POST", devPath(q, false, "/reset"), 200, 403, "device.clear-access"},
+		{"wipe", "POST", devPath(a, false, "/wipe"), 200, 200, "device.wipe"},
 		{"account-only wipe", "POST", func(en *env) (string, any) {
 			return fmt.Sprintf("/devices/%d/wipe", en.device(a, false).ID), map[string]bool{"account_only": true}
-		}, 200, 200, "api.device.wipe-account"},
-		{"cancel wipe", "POST", devPath(a, true, "/cancel-wipe"), 200, 200, "api.device.wipe-cancel"},
-		{"remove device", "DELETE", devPath(a, false, ""), 204, 403, "api.device.remove"},
+		}, 200, 200, "device.wipe-account"},
+		{"cancel wipe", "POST", devPath(a, true, "/cancel-wipe"), 200, 200, "device.wipe-cancel"},
+		{"remove device", "DELETE", devPath(a, false, ""), 204, 403, "device.remove"},
 		{"device history", "GET", devPath(q, false, "/history"), 200, 200, ""},
 		{"device traces", "GET", devPath(a, false, "/traces?limit=5"), 200, 200, ""},
 		{"switch trace", "PUT", func(en *env) (string, any) {
 			return fmt.Sprintf("/devices/%d/trace", en.device(a, false).ID), map[string]bool{"enabled": true}
-		}, 200, 403, "api.device.trace"},
+		}, 200, 403, "device.trace"},
 		{"list rules", "GET", fixed("/rules", nil), 200, 403, ""},
 		{"add rule", "POST", func(en *env) (string, any) {
 			return "/rules", map[string]string{"field": "model", "match": "prefix", "pattern": fmt.Sprintf("NoSuchModel%d", en.seq.Add(1)), "action": "quarantined"}
-		}, 201, 403, "api.rule.add"},
+		}, 201, 403, "rule.add"},
 		{"remove rule", "DELETE", func(en *env) (string, any) {
 			r, err := en.reg.AddRule(en.t.Context(), store.DeviceRule{Field: store.RuleFieldOS, Match: store.RuleMatchExact, Pattern: fmt.Sprintf("NoSuchOS%d", en.seq.Add(1)), Action: store.AccessBlocked}, "setup")
 			require.NoError(en.t, err)
 			return fmt.Sprintf("/rules/%d", r.ID), nil
-		}, 204, 403, "api.rule.remove"},
+		}, 204, 403, "rule.remove"},
 		{"list policies", "GET", fixed("/policies", nil), 200, 403, ""},
 		{"create policy", "POST", func(en *env) (string, any) {
 			return "/policies", map[string]any{"name": fmt.Sprintf("P%d", en.seq.Add(1)), "settings": map[string]any{"DevicePasswordEnabled": true}}

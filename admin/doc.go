@@ -56,9 +56,10 @@
 // Every change made through the API appends an audit row with the account,
 // the action, the target and the client address. Changes to users and
 // policies are audited here ("user.create", "policy.update", ...). Device
-// and rule changes are audited by the devices registry itself (actor =
-// account name, no address); the API adds an "api.device.…" or "api.rule.…"
-// row with the address, so such a change made here has two rows. A device's
+// and rule changes are audited by the devices registry itself, as they are
+// when made from the CLI ("device.blocked", "device.wipe", "rule.add", ...):
+// the API hands it the account's address (store.WithAuditRemote), so each
+// such change has one row with the account name and the address. A device's
 // history (GET /devices/{id}/history) is the audit rows naming it. Logins ("admin.login",
 // "admin.login-failed") are audited too.
 package admin

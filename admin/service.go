@@ -124,6 +124,16 @@ func New(opts Options) (*Service, error) {
 
 // audit appends an audit row; a failure is logged, not returned: the change
 // it describes was made.
+// auditing returns ctx carrying p's address for the audit rows the devices registry writes
+// (store.WithAuditRemote): a device or rule change made through the API is logged once, by
+// the registry, with the account's name and address.
+func (p Principal) auditing(ctx context.Context) context.Context {
+	if !p.Remote.IsValid() {
+		return ctx
+	}
+	return store.WithAuditRemote(ctx, p.Remote.String())
+}
+
 func (s *Service) audit(ctx context.Context, p Principal, action, target, detail string) {
 	remote := ""
 	if p.Remote.IsValid() {
@@ -401,11 +411,10 @@ func (s *Service) SetDeviceAccess(ctx context.Context, p Principal, id store.Par
 		s.audit(ctx, p, "api.forbidden", "device."+state+" "+deviceTarget(cur.Device), "role "+p.Role+", device "+cur.AccessState)
 		return DeviceWithUser{}, errForbidden()
 	}
-	d, err := s.reg.SetAccess(ctx, id, state, p.Name)
+	d, err := s.reg.SetAccess(p.auditing(ctx), id, state, p.Name)
 	if err != nil {
 		return DeviceWithUser{}, err
 	}
-	s.audit(ctx, p, "api.device."+state, deviceTarget(d), "was "+cur.AccessState)
 	return cur.with(d), nil
 }
 
@@ -415,11 +424,10 @@ func (s *Service) ResetDeviceAccess(ctx context.Context, p Principal, id store.P
 	if err != nil {
 		return DeviceWithUser{}, err
 	}
-	d, err := s.reg.ClearAccess(ctx, id, p.Name)
+	d, err := s.reg.ClearAccess(p.auditing(ctx), id, p.Name)
 	if err != nil {
 		return DeviceWithUser{}, err
 	}
-	s.audit(ctx, p, "api.device.clear-access", deviceTarget(d), "now "+d.AccessState)
 	return cur.with(d), nil
 }
 
@@ -429,15 +437,10 @@ func (s *Service) RequestWipe(ctx context.Context, p Principal, id store.Partner
 	if err != nil {
 		return DeviceWithUser{}, err
 	}
-	d, err := s.reg.RequestWipe(ctx, id, accountOnly, p.Name)
+	d, err := s.reg.RequestWipe(p.auditing(ctx), id, accountOnly, p.Name)
 	if err != nil {
 		return DeviceWithUser{}, err
 	}
-	action := "api.device.wipe"
-	if accountOnly {
-		action = "api.device.wipe-account"
-	}
-	s.audit(ctx, p, action, deviceTarget(d), "requested")
 	return cur.with(d), nil
 }
 
@@ -447,25 +450,19 @@ func (s *Service) CancelWipe(ctx context.Context, p Principal, id store.Partners
 	if err != nil {
 		return DeviceWithUser{}, err
 	}
-	d, err := s.reg.CancelWipe(ctx, id, p.Name)
+	d, err := s.reg.CancelWipe(p.auditing(ctx), id, p.Name)
 	if err != nil {
 		return DeviceWithUser{}, err
 	}
-	s.audit(ctx, p, "api.device.wipe-cancel", deviceTarget(d), "")
 	return cur.with(d), nil
 }
 
 // RemoveDevice deletes a partnership.
 func (s *Service) RemoveDevice(ctx context.Context, p Principal, id store.PartnershipID) error {
-	cur, err := s.Device(ctx, id)
-	if err != nil {
+	if _, err := s.Device(ctx, id); err != nil {
 		return err
 	}
-	if err := s.reg.RemoveAs(ctx, id, p.Name); err != nil {
-		return err
-	}
-	s.audit(ctx, p, "api.device.remove", deviceTarget(cur.Device), "")
-	return nil
+	return s.reg.RemoveAs(p.auditing(ctx), id, p.Name)
 }
 
 // deviceTarget names a partnership like the devices registry does.
@@ -564,19 +561,10 @@ func (s *Service) AddRule(ctx context.Context, p Principal, r store.DeviceRule) 
 		}
 		return store.DeviceRule{}, &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: msg, Err: err}
 	}
-	nr, err := s.reg.AddRule(ctx, r, p.Name)
-	if err != nil {
-		return store.DeviceRule{}, err
-	}
-	s.audit(ctx, p, "api.rule.add", fmt.Sprint(nr.ID), fmt.Sprintf("%s %s %q → %s", nr.Field, nr.Match, nr.Pattern, nr.Action))
-	return nr, nil
+	return s.reg.AddRule(p.auditing(ctx), r, p.Name)
 }
 
 // RemoveRule deletes a device access rule.
 func (s *Service) RemoveRule(ctx context.Context, p Principal, id store.RuleID) error {
-	if err := s.reg.RemoveRule(ctx, id, p.Name); err != nil {
-		return err
-	}
-	s.audit(ctx, p, "api.rule.remove", fmt.Sprint(id), "")
-	return nil
+	return s.reg.RemoveRule(p.auditing(ctx), id, p.Name)
 }

@@ -147,7 +147,7 @@ func (s *Service) SetDeviceTrace(ctx context.Context, p Principal, id store.Part
 	if on {
 		detail = "on"
 	}
-	s.audit(ctx, p, "api.device.trace", deviceTarget(cur.Device), detail)
+	s.audit(ctx, p, "device.trace", deviceTarget(cur.Device), detail)
 	return s.Device(ctx, id)
 }
 

@@ -113,7 +113,7 @@ func TestTraces(t *testing.T) {
 		require.NoError(t, err)
 		require.Len(t, traced, 1)
 		assert.Equal(t, d.ID, traced[0].ID)
-		rows := en.audit(store.AuditFilter{Action: "api.device.trace", Limit: 1})
+		rows := en.audit(store.AuditFilter{Action: "device.trace", Limit: 1})
 		require.Len(t, rows, 1)
 		assert.Equal(t, "on", rows[0].Detail)
 		assert.Equal(t, deviceTarget(d), rows[0].Target, "in the device's history")
@@ -134,7 +134,7 @@ func TestTraces(t *testing.T) {
 
 		r = en.do(http.MethodPut, path+"/trace", root, map[string]bool{"enabled": false})
 		assert.False(t, decode[deviceJSON](t, r).TraceEnabled)
-		rows = en.audit(store.AuditFilter{Action: "api.device.trace", Limit: 1})
+		rows = en.audit(store.AuditFilter{Action: "device.trace", Limit: 1})
 		require.Len(t, rows, 1)
 		assert.Equal(t, "off", rows[0].Detail)
 		assert.Len(t, decode[traceList](t, en.do(http.MethodGet, path+"/traces", desk, nil)).Items, 3, "switching off keeps the traces")

@@ -5,11 +5,24 @@ import (
 	"fmt"
 )
 
+type auditRemoteKey struct{}
+
+// WithAuditRemote returns ctx carrying addr, the client address of whoever asks for a change:
+// an entry appended in it without a RemoteAddr gets addr. The admin API sets it, so that a
+// change it asks the device registry for is logged once, by the registry, with the
+// administrator's name and address.
+func WithAuditRemote(ctx context.Context, addr string) context.Context {
+	return context.WithValue(ctx, auditRemoteKey{}, addr)
+}
+
 // AppendAudit appends an entry to the audit log. The log is append-only:
 // the store has no method to change or delete entries. A zero At means now.
 func (s *Store) AppendAudit(ctx context.Context, e AuditEntry) error {
 	if e.Action == "" {
 		return fmt.Errorf("append audit: %w: empty action", ErrInvalidArgument)
+	}
+	if e.RemoteAddr == "" {
+		e.RemoteAddr, _ = ctx.Value(auditRemoteKey{}).(string)
 	}
 	at := e.At
 	if at.IsZero() {

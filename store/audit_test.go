@@ -68,3 +68,21 @@ func TestAudit(t *testing.T) {
 		assert.WithinDuration(t, before, got[0].At, time.Minute, "zero At means now")
 	})
 }
+
+// An entry appended in a context from WithAuditRemote gets that address unless it names one.
+func TestAuditRemoteFromContext(t *testing.T) {
+	t.Parallel()
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		ctx := store.WithAuditRemote(t.Context(), "198.51.100.7")
+		t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+		require.NoError(t, s.AppendAudit(ctx, store.AuditEntry{At: t0, Actor: "desk", Action: "device.wipe"}))
+		require.NoError(t, s.AppendAudit(ctx, store.AuditEntry{At: t0.Add(time.Second), Actor: "device", Action: "device.wipe-sent", RemoteAddr: "203.0.113.9"}))
+		require.NoError(t, s.AppendAudit(t.Context(), store.AuditEntry{At: t0.Add(2 * time.Second), Actor: "cli", Action: "rule.add"}))
+		rows, err := s.Audit(t.Context(), store.AuditFilter{})
+		require.NoError(t, err)
+		require.Len(t, rows, 3)
+		assert.Equal(t, "", rows[0].RemoteAddr, "no address in the context")
+		assert.Equal(t, "203.0.113.9", rows[1].RemoteAddr, "the entry's own address wins")
+		assert.Equal(t, "198.51.100.7", rows[2].RemoteAddr)
+	})
+}
