@@ -347,18 +347,23 @@ func (s *server) stop() (string, error) {
 	return s.log.String(), err
 }
 
-// GOGC in the environment beats serve's own default (serveGCPercent).
+// httpClient trusts exactly the certificate kept in the data directory, for serverName.
+func (in *instance) httpClient(serverName string) *http.Client {
+	in.t.Helper()
+	pemBytes, err := os.ReadFile(filepath.Join(in.data, tlscert.CertFile))
+	require.NoError(in.t, err)
+	pool := x509.NewCertPool()
+	require.True(in.t, pool.AppendCertsFromPEM(pemBytes))
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: serverName}}}
+}
+
+// GOGC in the environment beats serve's own default (app.ServeGCPercent).
 func TestServeKeepsGOGC(t *testing.T) {
 	in := newInstance(t)
 	in.env = []string{"GOGC=80"}
 	srv := in.startServe()
 	assert.Contains(t, srv.log.String(), "gogc=80")
-	pemBytes, err := os.ReadFile(filepath.Join(in.data, tlscert.CertFile))
-	require.NoError(t, err)
-	pool := x509.NewCertPool()
-	require.True(t, pool.AppendCertsFromPEM(pemBytes))
-	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "localhost"}}}
-	resp, err := client.Get("https://" + srv.addr + "/metrics")
+	resp, err := in.httpClient("localhost").Get("https://" + srv.addr + "/metrics")
 	require.NoError(t, err)
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
@@ -376,11 +381,7 @@ func testServe(t *testing.T, in *instance) {
 	assert.Contains(t, srv.log.String(), "easd user add", "it says how to add a user")
 
 	// The client trusts exactly the certificate kept in the data directory.
-	pemBytes, err := os.ReadFile(filepath.Join(in.data, tlscert.CertFile))
-	require.NoError(t, err)
-	pool := x509.NewCertPool()
-	require.True(t, pool.AppendCertsFromPEM(pemBytes))
-	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "mail.example.test"}}}
+	client := in.httpClient("mail.example.test")
 	resp, err := client.Get("https://" + srv.addr + "/healthz")
 	require.NoError(t, err)
 	body, _ := io.ReadAll(resp.Body)

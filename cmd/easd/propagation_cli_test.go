@@ -1,13 +1,8 @@
 package main
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
-	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +12,6 @@ import (
 
 	"github.com/easd/easd/eas"
 	"github.com/easd/easd/eas/easclient"
-	"github.com/easd/easd/internal/tlscert"
 )
 
 // `easd device block` and `easd device allow`, run as separate processes while `easd serve`
@@ -32,12 +26,8 @@ func testDeviceBlockReachesRunningServer(t *testing.T, in *instance) {
 	in.mustRun("pw-alice\n", "user", "add", "alice@example.com", "--password-stdin")
 	srv := in.startServe("--hostname", "mail.example.test", "--log-level", "debug")
 
-	pemBytes, err := os.ReadFile(filepath.Join(in.data, tlscert.CertFile))
-	require.NoError(t, err)
-	pool := x509.NewCertPool()
-	require.True(t, pool.AppendCertsFromPEM(pemBytes))
 	c := &easclient.Client{
-		HTTP: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "mail.example.test"}}},
+		HTTP: in.httpClient("mail.example.test"),
 		URL:  "https://" + srv.addr, Username: "alice@example.com", Password: "pw-alice", User: "alice@example.com",
 		DeviceID: "PropPhone1", DeviceType: "iPhone", UserAgent: "iPhone/1.0", Version: eas.Version161,
 	}
