@@ -40,11 +40,10 @@ var b64 = base64.RawStdEncoding
 // kdfSlots bounds the argon2id computations running at once in this process: one per two
 // CPUs, at least one. Each takes Memory (64 MiB by default) for its whole run and keeps its
 // lanes' CPUs busy, so running more at once finishes none of them sooner; it only adds 64 MiB
-// a time to the heap. Without the bound a burst of logins, say every phone reconnecting after
-// a restart, each user's first request a KDF run, asked the heap for 64 MiB per user at once
-// (gigabytes on a small machine) and left the garbage collector's goal, and the process's
-// resident memory, that high long after. Callers wait their turn; the wait is bounded by the
-// runs ahead of them.
+// at a time to the heap. Without the bound a burst of logins (phones reconnecting after a
+// restart: each user's first request runs the KDF) asked for 64 MiB per user at once: the
+// load tool's 150 users took easd's heap to 835-1,099 MB, against 263 MB with the bound.
+// Callers wait their turn; the wait is bounded by the runs ahead of them.
 var kdfSlots = make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2))
 
 // idKey is argon2.IDKey; tests replace it to watch the bound.
