@@ -301,32 +301,38 @@ type goMem struct {
 
 // scrapeGoMem reads goMem from url's /metrics.
 func scrapeGoMem(ctx context.Context, hc *http.Client, url string) (goMem, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/metrics", nil)
-	if err != nil {
-		return goMem{}, err
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return goMem{}, err
-	}
-	defer resp.Body.Close()
 	m := goMem{PingWaiting: -1}
-	want := map[string]*float64{
+	err := scrapeMetrics(ctx, hc, url, map[string]*float64{
 		"go_memstats_heap_inuse_bytes":  &m.HeapInuse,
 		"go_memstats_stack_inuse_bytes": &m.StackInuse,
 		"go_goroutines":                 &m.Goroutines,
 		"easd_ping_waiting":             &m.PingWaiting,
 		"go_gc_duration_seconds_count":  &m.GCs,
+	})
+	return m, err
+}
+
+// scrapeMetrics reads url's /metrics (Prometheus text format) and sets each value of want to
+// the sample of its name; names not present leave their value as it was.
+func scrapeMetrics(ctx context.Context, hc *http.Client, url string, want map[string]*float64) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/metrics", nil)
+	if err != nil {
+		return err
 	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
 		name, val, ok := strings.Cut(sc.Text(), " ")
 		if p := want[name]; ok && p != nil {
 			if *p, err = strconv.ParseFloat(strings.TrimSpace(val), 64); err != nil {
-				return m, fmt.Errorf("metric %s: %w", name, err)
+				return fmt.Errorf("metric %s: %w", name, err)
 			}
 		}
 	}
-	return m, sc.Err()
+	return sc.Err()
 }

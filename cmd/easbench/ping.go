@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -9,8 +8,6 @@ import (
 	"net/http/httptrace"
 	"os"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -168,35 +165,16 @@ func (m memSample) String() string {
 
 // scrapeHeapDetail reads heapDetail from url's /metrics (the Go collector's memstats).
 func scrapeHeapDetail(ctx context.Context, hc *http.Client, url string) (heapDetail, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/metrics", nil)
-	if err != nil {
-		return heapDetail{}, err
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return heapDetail{}, err
-	}
-	defer resp.Body.Close()
 	var h heapDetail
-	want := map[string]*float64{
+	err := scrapeMetrics(ctx, hc, url, map[string]*float64{
 		"go_memstats_heap_sys_bytes":      &h.Sys,
 		"go_memstats_heap_inuse_bytes":    &h.Inuse,
 		"go_memstats_heap_idle_bytes":     &h.Idle,
 		"go_memstats_heap_released_bytes": &h.Released,
 		"go_memstats_stack_inuse_bytes":   &h.Stack,
 		"go_memstats_next_gc_bytes":       &h.NextGC,
-	}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		name, val, ok := strings.Cut(sc.Text(), " ")
-		if p := want[name]; ok && p != nil {
-			if *p, err = strconv.ParseFloat(strings.TrimSpace(val), 64); err != nil {
-				return h, fmt.Errorf("metric %s: %w", name, err)
-			}
-		}
-	}
-	return h, sc.Err()
+	})
+	return h, err
 }
 
 // peakRSS samples a process's VmRSS every 200 ms until stop is called, which returns the
