@@ -45,29 +45,11 @@ func newPingBench(b *testing.B, devices int) *pingBench {
 		require.NoError(b, err)
 		in, err := st.FolderByType(ctx, u.Mailbox, store.FolderInbox)
 		require.NoError(b, err)
-		body := encodeB(b, func(enc *wbxml.Encoder) {
-			enc.Start(wbxml.PingPing)
-			enc.Int(wbxml.PingHeartbeatInterval, 3000)
-			enc.Start(wbxml.PingFolders)
-			enc.Start(wbxml.PingFolder)
-			enc.String(wbxml.PingId, fmt.Sprint(in.ID))
-			enc.String(wbxml.PingClass, "Email")
-			enc.End()
-			enc.End()
-			enc.End()
-		})
+		body := pingBody(b, 3000, in.ID)
 		pb.reqs = append(pb.reqs, &eas.Request{Cmd: eas.CmdPing, DeviceID: "dev", Version: eas.Version161, Account: u, Body: body, Log: log})
 		pb.inbox = append(pb.inbox, in.ID)
 	}
 	return pb
-}
-
-func encodeB(b testing.TB, fn func(enc *wbxml.Encoder)) []byte {
-	b.Helper()
-	enc := wbxml.NewEncoder(nil)
-	fn(enc)
-	require.NoError(b, enc.Err())
-	return enc.Bytes()
 }
 
 func (pb *pingBench) run(ctx context.Context, i int) error {
@@ -149,17 +131,7 @@ func BenchmarkPingWake(b *testing.B) {
 	spy := &spyPingStore{Store: st}
 	ping := eas.NewPing(eas.PingOptions{Store: spy})
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	body := encodeB(b, func(enc *wbxml.Encoder) {
-		enc.Start(wbxml.PingPing)
-		enc.Int(wbxml.PingHeartbeatInterval, 3000)
-		enc.Start(wbxml.PingFolders)
-		enc.Start(wbxml.PingFolder)
-		enc.String(wbxml.PingId, fmt.Sprint(in.ID))
-		enc.String(wbxml.PingClass, "Email")
-		enc.End()
-		enc.End()
-		enc.End()
-	})
+	body := pingBody(b, 3000, in.ID)
 	reqs := make([]*eas.Request, n)
 	for i := range reqs {
 		dev := fmt.Sprintf("dev%03d", i)

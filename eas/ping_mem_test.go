@@ -30,7 +30,6 @@ import (
 	"github.com/easd/easd/internal/httpd"
 	"github.com/easd/easd/internal/tlscert"
 	"github.com/easd/easd/store"
-	"github.com/easd/easd/wbxml"
 )
 
 // parkClientEnv makes the test binary a parking client (see runParkClient) instead of running
@@ -276,17 +275,7 @@ func newPingParkServer(tb testing.TB, devices, perUser int) (*parkServer, parkSp
 		dev := fmt.Sprintf("dev%05d", i)
 		_, err = st.AdvanceFolderSync(ctx, u.ID, dev, 0, hf)
 		require.NoError(tb, err)
-		body := encodeB(tb, func(enc *wbxml.Encoder) {
-			enc.Start(wbxml.PingPing)
-			enc.Int(wbxml.PingHeartbeatInterval, 3000)
-			enc.Start(wbxml.PingFolders)
-			enc.Start(wbxml.PingFolder)
-			enc.String(wbxml.PingId, fmt.Sprint(inbox.ID))
-			enc.String(wbxml.PingClass, "Email")
-			enc.End()
-			enc.End()
-			enc.End()
-		})
+		body := pingBody(tb, 3000, inbox.ID)
 		spec.Devices = append(spec.Devices, parkDevice{User: u.Address, Password: "pw", DeviceID: dev, Body: body})
 	}
 	s := startParkServer(tb, srv, ping.Waiting)

@@ -98,14 +98,14 @@ func (env *mailEnv) folderID(t *testing.T, typ store.FolderType) store.FolderID 
 	return f.ID
 }
 
-func xmlBody(t *testing.T, x string) []byte {
+func xmlBody(t testing.TB, x string) []byte {
 	t.Helper()
 	b, err := wbxml.FromXML(nil, strings.NewReader(x))
 	require.NoError(t, err)
 	return b
 }
 
-func pingBody(t *testing.T, heartbeat int, folders ...store.FolderID) []byte {
+func pingBody(t testing.TB, heartbeat int, folders ...store.FolderID) []byte {
 	t.Helper()
 	var b strings.Builder
 	b.WriteString(`<Ping xmlns="Ping">`)
